@@ -1,0 +1,32 @@
+"""The errors a user can cause, and how a stage reports them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment, reported as one line."""
+
+    exit_code = 1
+
+
+class ParamsError(UserError):
+    """``params.yaml`` has an unknown key or a value outside what is allowed."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """An input file is missing, corrupt or not what it claims to be."""
+
+
+def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
+    """Run a stage's ``main``; turn a :class:`UserError` into one line on stderr and an exit code."""
+    try:
+        main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
