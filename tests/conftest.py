@@ -1,0 +1,129 @@
+"""Synthetic Fashion-MNIST-shaped data and a local HTTP server, for tests that must not touch the real set."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.dataset import FILE_SHA256
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array in the IDX format."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + np.ascontiguousarray(array, np.uint8).tobytes()
+
+
+def synthetic_files(n_train: int = 300, n_test: int = 100, seed: int = 0) -> dict[str, bytes]:
+    """Decompressed IDX bytes of a small, class-balanced stand-in for the four real files.
+
+    Each class gets a distinct mean brightness band, so a model can learn something from it.
+    """
+    rng = np.random.default_rng(seed)
+    files = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        rng.shuffle(labels)
+        base = (labels[:, None, None] * 25).astype(np.int16)
+        images = np.clip(base + rng.integers(0, 40, (n, 28, 28)), 0, 255).astype(np.uint8)
+        files[f"{prefix}-images-idx3-ubyte"] = idx_bytes(images)
+        files[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(labels)
+    return files
+
+
+def sha256s(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+
+def write_gz_dir(directory: Path, files: dict[str, bytes]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (directory / f"{name}.gz").write_bytes(gzip.compress(data))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> dict[str, bytes]:
+    files = synthetic_files()
+    assert set(files) == set(FILE_SHA256)
+    return files
+
+
+@dataclass
+class Route:
+    """What the test server answers for one path."""
+
+    body: bytes = b""
+    status: int = 200
+    delay: float = 0.0  # seconds to stall after the headers
+    declared_length: int | None = None  # Content-Length to claim, if not len(body)
+    hits: int = 0
+
+
+@dataclass
+class Server:
+    url: str
+    routes: dict[str, Route] = field(default_factory=dict)
+
+
+@pytest.fixture
+def http_server() -> Iterator[Server]:
+    """A threaded HTTP server on 127.0.0.1 whose answers the test sets per path; 404 elsewhere."""
+    server = Server(url="")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer(with_body=True)
+
+        def do_HEAD(self) -> None:
+            self._answer(with_body=False)
+
+        def _answer(self, with_body: bool) -> None:
+            route = server.routes.get(self.path) or Route(body=b"not found", status=404)
+            route.hits += 1
+            self.send_response(route.status)
+            length = route.declared_length if route.declared_length is not None else len(route.body)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if with_body:
+                time.sleep(route.delay)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(route.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def write_params(directory: Path, **sections: dict) -> Path:
+    """A complete params.yaml in ``directory``: the defaults with ``sections`` merged over them."""
+    import yaml
+
+    from stages.params import defaults
+
+    params = defaults()
+    for name, values in sections.items():
+        params[name].update(values)
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

@@ -1,0 +1,119 @@
+import gzip
+import hashlib
+
+import pytest
+
+from stages import download
+from stages.errors import run_stage
+from tests.conftest import Route, sha256s, write_gz_dir, write_params
+
+NAME = "train-labels-idx1-ubyte"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, synthetic):
+    """An empty project directory holding params.yaml whose checksums pin the synthetic files."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fetch(name, sources, synthetic, timeout=5.0, retries=0):
+    return download.fetch(name, sha256s(synthetic)[name], sources, download.http_session(retries), timeout)
+
+
+def test_http_success(http_server, synthetic):
+    http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]))
+    assert fetch(NAME, [http_server.url], synthetic) == synthetic[NAME]
+
+
+def test_404_then_next_source(http_server, synthetic, capsys):
+    http_server.routes[f"/good/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]))
+    assert fetch(NAME, [f"{http_server.url}/missing", f"{http_server.url}/good"], synthetic) == synthetic[NAME]
+    assert "HTTP 404; trying the next source" in capsys.readouterr().err
+
+
+def test_wrong_checksum_rejected_then_next(http_server, synthetic, capsys):
+    tampered = bytearray(synthetic[NAME])
+    tampered[-1] ^= 1
+    http_server.routes[f"/evil/{NAME}.gz"] = Route(gzip.compress(bytes(tampered)))
+    http_server.routes[f"/good/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]))
+    assert fetch(NAME, [f"{http_server.url}/evil", f"{http_server.url}/good"], synthetic) == synthetic[NAME]
+    assert "does not match the pinned" in capsys.readouterr().err
+
+
+def test_truncated_body_rejected(http_server, synthetic):
+    body = gzip.compress(synthetic[NAME])
+    # Announce the full length, send half, close: the client must not accept the short body.
+    http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2], declared_length=len(body))
+    with pytest.raises(download.DownloadError, match=rf"no source gave a verified {NAME}.gz \(http"):
+        fetch(NAME, [http_server.url], synthetic)
+
+
+def test_truncated_gzip_without_length_rejected(http_server, synthetic):
+    body = gzip.compress(synthetic[NAME])
+    http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2])
+    with pytest.raises(download.DownloadError, match="truncated gzip stream"):
+        fetch(NAME, [http_server.url], synthetic)
+
+
+def test_slow_server_hits_timeout(http_server, synthetic):
+    http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=3)
+    with pytest.raises(download.DownloadError, match=r"timed out after 0.5s"):
+        fetch(NAME, [http_server.url], synthetic, timeout=0.5)
+
+
+def test_html_page_and_oversized_body_rejected(http_server, synthetic, monkeypatch):
+    http_server.routes[f"/html/{NAME}.gz"] = Route(b"<html>login</html>")
+    http_server.routes[f"/big/{NAME}.gz"] = Route(bytes(2000))
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1000)
+    with pytest.raises(download.DownloadError) as err:
+        fetch(NAME, [f"{http_server.url}/html", f"{http_server.url}/big"], synthetic)
+    assert "not valid gzip" in str(err.value)
+    assert "larger than any Fashion-MNIST file" in str(err.value)
+
+
+def test_retries_transient_errors(http_server, synthetic):
+    http_server.routes[f"/{NAME}.gz"] = Route(b"busy", status=503)
+    with pytest.raises(download.DownloadError, match="HTTP 503"):
+        fetch(NAME, [http_server.url], synthetic, retries=2)
+    assert http_server.routes[f"/{NAME}.gz"].hits == 3  # the first try and two retries
+
+
+def test_local_directory_source(tmp_path, synthetic):
+    source = write_gz_dir(tmp_path / "mirror", synthetic)
+    assert fetch(NAME, [str(tmp_path / "nowhere"), str(source)], synthetic) == synthetic[NAME]
+
+
+def test_main_writes_only_the_four_files_with_stable_bytes(project, synthetic, http_server):
+    for name, data in synthetic.items():
+        http_server.routes[f"/{name}.gz"] = Route(gzip.compress(data, mtime=123))
+    local = write_gz_dir(project / "mirror", synthetic)
+    write_params(project, download={"sources": [http_server.url], "sha256": sha256s(synthetic)})
+    assert run_stage(download.main, []) == 0
+    from_http = {p.name: p.read_bytes() for p in (project / "data/raw").iterdir()}
+    assert sorted(from_http) == sorted(f"{n}.gz" for n in synthetic)
+    for name in synthetic:
+        assert hashlib.sha256(gzip.decompress(from_http[f"{name}.gz"])).hexdigest() == sha256s(synthetic)[name]
+
+    # Another source, recompressed differently, must give the very same bytes (and DVC hash).
+    write_params(project, download={"sources": [str(local)], "sha256": sha256s(synthetic)})
+    assert run_stage(download.main, []) == 0
+    assert {p.name: p.read_bytes() for p in (project / "data/raw").iterdir()} == from_http
+
+
+def test_main_all_sources_fail_writes_nothing(project, synthetic, capsys):
+    write_params(project, download={"sources": [str(project / "nowhere")], "sha256": sha256s(synthetic)})
+    assert run_stage(download.main, []) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: no source gave a verified")
+    assert "nowhere: not found" in err
+    assert "apt-get install dataset-fashion-mnist" in err
+    assert not (project / "data").exists()
+
+
+def test_probe(project, synthetic, http_server):
+    http_server.routes["/train-labels-idx1-ubyte.gz"] = Route(b"x")
+    write_params(project, download={"sources": [str(project / "nowhere"), http_server.url]})
+    assert run_stage(download.main, ["--probe"]) == 0
+    write_params(project, download={"sources": [f"{http_server.url}/missing"]})
+    assert run_stage(download.main, ["--probe"]) == 1

@@ -1,0 +1,85 @@
+"""The real pipeline, run by DVC in a temporary git repository on synthetic data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, sha256s, synthetic_files, write_gz_dir
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore"]
+
+
+def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+        DVC_NO_ANALYTICS="1",
+    )
+    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the project whose download sources point at synthetic files, committed."""
+    repo = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, repo / name)
+    files = synthetic_files()
+    mirror = write_gz_dir(tmp_path_factory.mktemp("mirror"), files)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["download"].update(sources=[str(mirror)], sha256=sha256s(files))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "config", "core.analytics", "false")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "init")
+    return repo
+
+
+def test_repro_then_nothing_reruns(repo):
+    first = sh(repo, "dvc", "repro")
+    assert "Running stage 'download'" in first.stdout
+    assert "Running stage 'preprocess'" in first.stdout
+    assert (repo / "data/processed/train.npz").exists()
+    lock = (repo / "dvc.lock").read_text()
+
+    again = sh(repo, "dvc", "repro")
+    assert "Running stage" not in again.stdout
+    assert (repo / "dvc.lock").read_text() == lock
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "repro")
+
+
+def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):
+    lock = (repo / "dvc.lock").read_text()
+    start = time.monotonic()
+    result = sh(repo, "dvc", "exp", "run", "-S", "preprocess.val_fraction=2", check=False)
+    assert time.monotonic() - start < 10
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
+    assert lines == ["error: params.yaml: preprocess.val_fraction = 2 is not allowed; expected a number > 0 and < 1"]
+    assert (repo / "dvc.lock").read_text() == lock
+    sh(repo, "git", "checkout", "params.yaml")
