@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` (the whole pipeline) and `make test` (the suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# Stages run `python -m stages.X`: make DVC find the venv's python first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test lint data-source
+
+run: $(VENV)/.installed data-source
+	dvc repro
+
+test: $(VENV)/.installed-dev
+	ruff check .
+	ruff format --check .
+	pytest
+
+lint: $(VENV)/.installed-dev
+	ruff check .
+	ruff format --check .
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changes.
+$(VENV)/.installed: requirements.txt constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+# Offline Debian machines get the data from the dataset-fashion-mnist package.
+data-source: $(VENV)/.installed
+	@$(PY) -m stages.download --probe || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's dataset-fashion-mnist"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "make: no data source answers; run: sudo apt-get install dataset-fashion-mnist, then make run" >&2; \
+	    exit 1; \
+	  fi; }
