@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -23,10 +24,22 @@ class DataError(UserError):
 
 
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
-    """Run a stage's ``main``; turn a :class:`UserError` into one line on stderr and an exit code."""
+    """Run a stage's ``main``; turn a :class:`UserError` into one line on stderr and an exit code.
+
+    SIGTERM is turned into ``KeyboardInterrupt`` like Ctrl-C, so that the atomic writers' clean-up
+    runs and no partial output is left either way.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written, rerun with 'dvc repro'", file=sys.stderr)
+        return 130
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

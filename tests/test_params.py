@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from stages.errors import ParamsError, run_stage
-from stages.params import SCHEMA, Param, defaults, load_params, reference_markdown, validate
+from stages.params import SCHEMA, Family, Param, defaults, family_config, load_params, reference_markdown, validate
 from tests.conftest import ROOT
 
 
@@ -42,8 +42,8 @@ def test_missing_keys_take_defaults():
         ({"preprocess": {"seed": True}}, "preprocess.seed = True is not allowed"),
         ({"preprocess": {"normalization": "minmax"}}, "expected one of scale, standardize"),
         ({"preprocess": {"val_fraction": float("nan")}}, "val_fraction = nan is not allowed"),
-        ({"download": {"sources": []}}, "download.sources = [] is not allowed; expected a non-empty list of strings"),
-        ({"download": {"sources": "http://x"}}, "expected a non-empty list of strings"),
+        ({"download": {"sources": []}}, "download.sources = [] is not allowed; expected a list of at least 1 strings"),
+        ({"download": {"sources": "http://x"}}, "expected a list of at least 1 strings"),
         ({"download": {"sha256": {"t10k-labels-idx1-ubyte": "ABC"}}}, "download.sha256.t10k-labels-idx1-ubyte = 'ABC'"),
         ({"trian": {"epochs": 3}}, "unknown key 'trian'"),
         (
@@ -89,8 +89,23 @@ def test_stage_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
 def test_every_default_passes_its_own_check():
     def leaves(schema):
         for spec in schema.values():
-            yield from leaves(spec) if isinstance(spec, dict) else [spec]
+            if isinstance(spec, Family):
+                yield from leaves(spec.own)
+            else:
+                yield from leaves(spec) if isinstance(spec, dict) else [spec]
 
     for spec in leaves(SCHEMA):
         assert isinstance(spec, Param)
         assert spec.check(spec.default) == spec.default
+
+
+def test_family_blocks_take_any_train_key_and_nothing_else():
+    params = validate({"families": {"mlp": {"epochs": 3, "hidden": [8]}}})
+    assert params["families"]["mlp"] == {"hidden": [8], "epochs": 3}
+    assert family_config(params, "mlp")["epochs"] == 3
+    assert family_config(params, "dnn")["epochs"] == params["train"]["epochs"]
+    assert "families.mlp.epochs = 0 is not allowed" in error({"families": {"mlp": {"epochs": 0}}})
+    assert "unknown key 'families.mlp.filters'" in error({"families": {"mlp": {"filters": [8]}}})
+    assert "unknown key 'families.resnet'" in error({"families": {"resnet": {}}})
+    assert "families.cnn.filters = [0] is not allowed" in error({"families": {"cnn": {"filters": [0]}}})
+    assert "expected a list of at least 3 integers >= 1" in error({"families": {"alexnet": {"filters": [8, 8]}}})

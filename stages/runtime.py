@@ -1,0 +1,32 @@
+"""TensorFlow's process-wide settings that change speed and the bits of results.
+
+They must be fixed before TensorFlow runs its first op (oneDNN: before it is imported), so
+stages call :func:`configure` first and import Keras-using modules after it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def configure(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fix threads, oneDNN, op determinism and every seed from ``cfg``; return what was set."""
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if cfg["onednn"] else "0"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep start-up banners out of the logs
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session()  # fresh layer-name counters: same names, same saved bytes
+    tf.config.threading.set_intra_op_parallelism_threads(cfg["intra_op_threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(cfg["inter_op_threads"])
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(cfg["seed"])
+    return {
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "onednn": cfg["onednn"],
+        "op_determinism": True,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }

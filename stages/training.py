@@ -1,0 +1,159 @@
+"""The training loop: ``tf.data`` input, compile from settings, ``fit`` with dvclive curves."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
+
+from stages.dataset import CLASS_NAMES
+from stages.errors import UserError
+
+AUGMENT_SHIFT = 2 / 28  # up to 2 pixels each way
+
+
+class DivergedError(UserError):
+    """The loss stopped being a finite number."""
+
+
+def dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, augment: bool, seed: int
+) -> tf.data.Dataset:
+    """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    # Batch first, so one-hot encoding and augmentation run once per batch, vectorised.
+    ds = ds.batch(batch_size)
+    if augment:
+        shift = keras.layers.RandomTranslation(AUGMENT_SHIFT, AUGMENT_SHIFT, fill_mode="constant", seed=seed)
+        flip = keras.layers.RandomFlip("horizontal", seed=seed + 1)
+        ds = ds.map(lambda im, lab: (flip(shift(im, training=True), training=True), lab))
+    ds = ds.map(lambda im, lab: (im, tf.one_hot(tf.cast(lab, tf.int32), len(CLASS_NAMES))))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate(cfg: dict[str, Any], steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    lr = cfg["learning_rate"]
+    if cfg["lr_schedule"] == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=cfg["epochs"] * steps_per_epoch)
+    if cfg["lr_schedule"] == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, cfg["lr_decay_epochs"] * steps_per_epoch, cfg["lr_decay_factor"], staircase=True
+        )
+    return lr  # constant, and plateau (a callback lowers it)
+
+
+def optimizer(cfg: dict[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = learning_rate(cfg, steps_per_epoch)
+    name = cfg["optimizer"]
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr, momentum=cfg["momentum"])
+    if name == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=cfg["weight_decay"])
+    return {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam}[name](lr)
+
+
+def loss(cfg: dict[str, Any]) -> keras.losses.Loss:
+    if cfg["loss_function"] == "kl_divergence":
+        return keras.losses.KLDivergence()
+    smoothing = cfg["label_smoothing"] if cfg["loss_function"] == "label_smoothing" else 0.0
+    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+
+def compile_model(model: keras.Model, cfg: dict[str, Any], steps_per_epoch: int) -> None:
+    model.compile(
+        optimizer=optimizer(cfg, steps_per_epoch),
+        loss=loss(cfg),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=False,  # XLA is 4-10x slower on this kind of CPU
+    )
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Abort at the first non-finite loss, naming the batch, instead of training on garbage."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get("loss")
+        if value is not None and not math.isfinite(float(value)):
+            raise DivergedError(
+                f"training diverged: loss is {float(value)} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                "lower train.learning_rate or pick another train.optimizer"
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+
+class TestCurve(keras.callbacks.Callback):
+    """Log test loss and accuracy after every epoch (seed 001's third curve); never used to select."""
+
+    def __init__(self, live: Live, data: tf.data.Dataset) -> None:
+        super().__init__()
+        self.live, self.data = live, data
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        test_loss, test_acc = self.model.evaluate(self.data, verbose=0)
+        self.live.log_metric("test/loss", test_loss)
+        self.live.log_metric("test/accuracy", test_acc)
+
+
+def callbacks(cfg: dict[str, Any]) -> list[keras.callbacks.Callback]:
+    """The callbacks the settings ask for, besides logging."""
+    out: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    if cfg["lr_schedule"] == "plateau":
+        out.append(keras.callbacks.ReduceLROnPlateau(factor=cfg["lr_decay_factor"], patience=cfg["lr_decay_epochs"]))
+    if cfg["early_stopping"]:
+        out.append(
+            keras.callbacks.EarlyStopping(
+                patience=cfg["early_stopping"], restore_best_weights=cfg["restore_best_weights"]
+            )
+        )
+    return out
+
+
+def train(
+    model: keras.Model,
+    cfg: dict[str, Any],
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    live_dir: Path,
+) -> dict[str, Any]:
+    """Compile and fit ``model`` on ``splits``; write per-epoch curves to ``live_dir``; return a summary."""
+    x, y = splits["train"]
+    steps_per_epoch = math.ceil(len(x) / cfg["batch_size"])
+    train_ds = dataset(x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"])
+    val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
+    test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
+    compile_model(model, cfg, steps_per_epoch)
+    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+        start = time.perf_counter()
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg["epochs"],
+            # TestCurve logs before DVCLiveCallback moves dvclive on to the next step.
+            callbacks=[*callbacks(cfg), *([TestCurve(live, test_ds)] if test_ds else []), DVCLiveCallback(live=live)],
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in logs
+        )
+        seconds = time.perf_counter() - start
+    val_loss = history.history["val_loss"]
+    epochs_run = len(val_loss)
+    return {
+        "params": model.count_params(),
+        "epochs_run": epochs_run,
+        "best_epoch": int(np.argmin(val_loss)) + 1,
+        "train_seconds": round(seconds, 2),
+        "images_per_second": round(len(x) * epochs_run / seconds, 1),
+        "train_images": len(x),
+    }

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from stages import preprocess, train
+from stages.errors import run_stage
+from tests.conftest import write_gz_dir, write_params
+from tests.test_training import TINY
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, synthetic):
+    """A project directory with preprocessed synthetic data and tiny families."""
+    monkeypatch.chdir(tmp_path)
+    write_gz_dir(tmp_path / "data/raw", synthetic)
+    write_params(tmp_path, train={"epochs": 2, "batch_size": 32}, families=TINY)
+    assert run_stage(preprocess.main, []) == 0
+    return tmp_path
+
+
+def test_train_stage_writes_byte_identical_outputs(project):
+    assert run_stage(train.main, ["cnn"]) == 0
+    model = (project / "models/cnn.keras").read_bytes()
+    metrics = (project / "metrics/train/cnn/metrics.json").read_bytes()
+    summary = json.loads((project / "metrics/train/cnn/summary.json").read_text())
+    assert summary["family"] == "cnn"
+    assert summary["epochs_run"] == 2
+    assert summary["runtime"]["intra_op_threads"] == 2
+    assert summary["runtime"]["op_determinism"] is True
+    assert {p.name for p in (project / "metrics/train/cnn/plots/metrics").iterdir()} == {"train", "eval"}
+
+    assert run_stage(train.main, ["cnn"]) == 0
+    assert (project / "models/cnn.keras").read_bytes() == model
+    assert (project / "metrics/train/cnn/metrics.json").read_bytes() == metrics
+
+
+def test_saved_model_loads_safely_and_predicts(project):
+    from stages.model_io import load_model
+
+    assert run_stage(train.main, ["mlp"]) == 0
+    model = load_model(project / "models/mlp.keras")
+    assert model.output_shape == (None, 10)
+
+
+def test_batch_larger_than_training_set_fails_cleanly(project, capsys):
+    write_params(project, train={"batch_size": 4096}, families=TINY)
+    assert run_stage(train.main, ["mlp"]) == 1
+    assert "batch_size 4096 is larger than the 270 training images" in capsys.readouterr().err
+    assert not (project / "models").exists()
+    assert not (project / "metrics").exists()
+
+
+def test_failure_mid_training_leaves_no_outputs(project, capsys, monkeypatch):
+    from stages import training
+
+    real_train = training.train
+
+    def diverge_after_first_epoch(model, cfg, splits, live_dir):
+        real_train(model, {**cfg, "epochs": 1}, splits, live_dir)  # writes curves, like a real run
+        raise training.DivergedError("training diverged: loss is nan at epoch 2, batch 1")
+
+    monkeypatch.setattr(training, "train", diverge_after_first_epoch)
+    assert run_stage(train.main, ["mlp"]) == 1
+    assert "training diverged" in capsys.readouterr().err
+    assert not (project / "models").exists()
+    assert not [p for p in (project / "metrics/train").rglob("*") if p.is_file()]

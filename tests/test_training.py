@@ -1,0 +1,211 @@
+"""Every family and every knob, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from stages import runtime, training, zoo
+from stages.params import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES, defaults, family_config
+from tests.conftest import class_patterns
+
+TINY = {
+    "mlp": {"hidden": [16, 8]},
+    "dnn": {"hidden": [16, 8], "batch_norm": True},
+    "cnn": {"filters": [4, 8], "dense": 8, "batch_norm": True, "augment": True},
+    "alexnet": {"filters": [4, 4, 8], "dense": 8, "batch_norm": True, "dropout": 0.5},
+}
+
+
+def config(family: str = "mlp", **overrides) -> dict:
+    params = defaults()
+    params["families"][family] = TINY[family]
+    return {**family_config(params, family), "epochs": 1, "batch_size": 32, **overrides}
+
+
+@pytest.fixture(scope="module")
+def splits():
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = (np.arange(n) % 10).astype(np.uint8)
+        return (class_patterns(y, rng) / 255.0).astype(np.float32)[..., None], y
+
+    return {"train": split(160), "val": split(40), "test": split(40)}
+
+
+def fit(family, cfg, splits, tmp_path):
+    runtime.configure(cfg)
+    model = zoo.build(family, cfg)
+    summary = training.train(model, cfg, splits, tmp_path / "live")
+    return model, summary
+
+
+@pytest.mark.parametrize("family", list(TINY))
+def test_every_family_builds_and_trains_one_epoch(family, splits, tmp_path):
+    model, summary = fit(family, config(family), splits, tmp_path)
+    assert model.output_shape == (None, 10)
+    assert summary["epochs_run"] == 1
+    assert summary["params"] == model.count_params()
+    assert summary["images_per_second"] > 0
+    metrics = json.loads((tmp_path / "live/metrics.json").read_text())
+    assert set(metrics) >= {"train", "eval"}
+    assert (tmp_path / "live/plots/metrics/eval/accuracy.tsv").exists()
+
+
+def test_training_learns_the_synthetic_classes(splits, tmp_path):
+    model, _ = fit("mlp", config(epochs=15, hidden=[32]), splits, tmp_path)
+    x, y = splits["val"]
+    assert (model.predict(x, verbose=0).argmax(1) == y).mean() > 0.8
+
+
+def test_same_seed_same_weights_other_seed_other_weights(splits, tmp_path):
+    cfg = config("cnn")  # dropout, batch norm, shuffling and augmentation: every source of randomness
+    first, _ = fit("cnn", cfg, splits, tmp_path / "a")
+    second, _ = fit("cnn", cfg, splits, tmp_path / "b")
+    third, _ = fit("cnn", {**cfg, "seed": 1}, splits, tmp_path / "c")
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, c) for a, c in zip(first.get_weights(), third.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_activation_is_applied_to_every_hidden_layer(activation):
+    model = zoo.build("mlp", config(activation=activation))
+    used = [layer.activation for layer in model.layers if isinstance(layer, keras.layers.Activation)]
+    assert used == [keras.activations.get(activation)] * 2  # swish is Keras' silu
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_initializer_is_used_by_every_kernel(name):
+    expected = type(keras.initializers.get(name))
+    model = zoo.build("cnn", config("cnn", initializer=name))
+    kernels = [layer for layer in model.layers if hasattr(layer, "kernel_initializer")]
+    assert kernels
+    assert all(type(layer.kernel_initializer) is expected for layer in kernels)
+
+
+def test_he_uniform_really_draws_kaiming_uniform():
+    keras.utils.set_random_seed(0)
+    model = zoo.build("mlp", config(hidden=[4000], initializer="he_uniform"))
+    kernel = model.layers[2].kernel.numpy()  # Flatten, then the first Dense: 784 inputs
+    limit = np.sqrt(6 / 784)
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.99 * limit
+    assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.01)
+
+
+def test_l2_adds_its_penalty_on_hidden_layers_only():
+    model = zoo.build("mlp", config(l2=0.01, hidden=[8]))
+    model(np.zeros((1, 28, 28, 1), np.float32))
+    hidden = model.layers[2].kernel.numpy()
+    assert len(model.losses) == 1
+    assert float(model.losses[0]) == pytest.approx(0.01 * np.sum(hidden**2), rel=1e-5)
+    assert not zoo.build("mlp", config()).losses
+
+
+def test_l1_adds_its_penalty():
+    model = zoo.build("mlp", config(l1=0.001, hidden=[8]))
+    hidden = model.layers[2].kernel.numpy()
+    assert float(model.losses[0]) == pytest.approx(0.001 * np.abs(hidden).sum(), rel=1e-5)
+
+
+def test_kl_divergence_is_really_kl():
+    y_true = np.array([[0.0, 1.0, 0.0]], np.float32)
+    y_pred = np.array([[0.2, 0.5, 0.3]], np.float32)
+    kl = training.loss(config(loss_function="kl_divergence"))
+    assert isinstance(kl, keras.losses.KLDivergence)
+    assert float(kl(y_true, y_pred)) == pytest.approx(np.log(1 / 0.5), rel=1e-5)
+
+
+def test_label_smoothing_smooths_and_crossentropy_does_not():
+    y_true = np.array([[0.0, 1.0]], np.float32)
+    y_pred = np.array([[0.25, 0.75]], np.float32)
+    plain = training.loss(config(loss_function="crossentropy"))
+    smooth = training.loss(config(loss_function="label_smoothing", label_smoothing=0.2))
+    assert float(plain(y_true, y_pred)) == pytest.approx(-np.log(0.75), rel=1e-5)
+    # Smoothed targets: [0.1, 0.9].
+    assert float(smooth(y_true, y_pred)) == pytest.approx(-(0.1 * np.log(0.25) + 0.9 * np.log(0.75)), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_is_built_with_its_settings(name):
+    opt = training.optimizer(config(optimizer=name, momentum=0.8, nesterov=True, weight_decay=0.01), 10)
+    expected = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "nadam": "Nadam"}[name]
+    assert type(opt).__name__ == expected
+    if name == "sgd":
+        assert opt.momentum == 0.8
+        assert opt.nesterov
+    if name == "adamw":
+        assert opt.weight_decay == 0.01
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_learning_rate_schedules(schedule):
+    cfg = config(lr_schedule=schedule, learning_rate=0.1, epochs=10, lr_decay_epochs=2, lr_decay_factor=0.5)
+    lr = training.learning_rate(cfg, steps_per_epoch=10)
+    if schedule in ("constant", "plateau"):
+        assert lr == 0.1
+        has_plateau = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in training.callbacks(cfg))
+        assert has_plateau == (schedule == "plateau")
+    elif schedule == "cosine":
+        assert float(lr(0)) == pytest.approx(0.1)
+        assert float(lr(50)) == pytest.approx(0.05)
+        assert float(lr(100)) == pytest.approx(0.0, abs=1e-7)
+    else:
+        assert float(lr(19)) == pytest.approx(0.1)
+        assert float(lr(20)) == pytest.approx(0.05)
+        assert float(lr(45)) == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize("loss_function", LOSSES)
+def test_every_loss_trains(loss_function, splits, tmp_path):
+    _, summary = fit("mlp", config(loss_function=loss_function), splits, tmp_path)
+    assert summary["epochs_run"] == 1
+
+
+def test_batch_norm_and_dropout_are_placed_as_asked():
+    def count(model, kind):
+        return sum(isinstance(layer, kind) for layer in model.layers)
+
+    assert count(zoo.build("dnn", config("dnn", batch_norm=True)), keras.layers.BatchNormalization) == 2
+    assert count(zoo.build("dnn", config("dnn", batch_norm=False)), keras.layers.BatchNormalization) == 0
+    mlp = zoo.build("mlp", config(dropout=0.3))
+    dropouts = [layer.rate for layer in mlp.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.3]  # after the last hidden layer only
+
+
+def test_augmentation_changes_training_batches_only(splits):
+    x, y = splits["train"]
+    plain = next(iter(training.dataset(x, y, 32, shuffle=False, augment=False, seed=0)))[0].numpy()
+    augmented = next(iter(training.dataset(x, y, 32, shuffle=False, augment=True, seed=0)))[0].numpy()
+    assert plain.shape == augmented.shape == (32, 28, 28, 1)
+    np.testing.assert_array_equal(plain, x[:32])
+    assert not np.array_equal(plain, augmented)
+
+
+def test_early_stopping_stops_and_reports_best_epoch(splits, tmp_path):
+    # A learning rate too small to improve val loss by min_delta=0 every epoch is not needed: patience 1
+    # with a learning rate so large the val loss bounces makes it stop well before 30 epochs.
+    cfg = config(epochs=30, early_stopping=1, optimizer="sgd", learning_rate=5.0, momentum=0.0)
+    _, summary = fit("mlp", cfg, splits, tmp_path)
+    assert summary["epochs_run"] < 30
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"]
+
+
+def test_test_curve_logs_test_metrics_per_epoch(splits, tmp_path):
+    fit("mlp", config(epochs=2, test_curve=True), splits, tmp_path)
+    rows = (tmp_path / "live/plots/metrics/test/accuracy.tsv").read_text().splitlines()
+    assert len(rows) == 3  # header and two epochs
+
+
+def test_non_finite_loss_stops_with_a_clear_error(splits, tmp_path):
+    x, y = splits["train"]
+    poisoned = dict(splits, train=(np.full_like(x, 1e38), y))  # overflows to inf in the first layer
+    with pytest.raises(
+        training.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 1; lower train\.learning_rate"
+    ):
+        fit("mlp", config(), poisoned, tmp_path)
