@@ -30,6 +30,7 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     runs and no partial output is left either way.
     """
     signal.signal(signal.SIGTERM, _interrupt)
+    sys.stdout.reconfigure(line_buffering=True)  # DVC pipes our output; show each epoch as it ends
     try:
         main(argv)
     except UserError as err:

@@ -45,7 +45,8 @@ class Param:
     def allowed(self) -> str:
         """What this key accepts, in words, for error messages and the README."""
         if self.choices:
-            return "one of " + ", ".join(self.choices)
+            one_of = "one of " + ", ".join(self.choices)
+            return f"a list, each {one_of}" if self.kind is list else one_of
         if self.kind is bool:
             return "true or false"
         if self.pattern == SHA256:
@@ -202,7 +203,17 @@ SCHEMA["train"] = TRAIN
 _HIDDEN = "Units of each hidden dense layer, input to output."
 FAMILIES: dict[str, Family] = {
     "mlp": Family(
-        own={"hidden": Param([256, 128], _HIDDEN, kind=list, item=int, min_items=1, ge=1)},
+        own={
+            "hidden": Param([256, 128], _HIDDEN, kind=list, item=int, min_items=1, ge=1),
+            "activations": Param(
+                [],
+                "Activation per hidden layer, overriding train.activation (seed 003: [relu, sigmoid]); "
+                "empty: train.activation everywhere.",
+                kind=list,
+                item=str,
+                choices=ACTIVATIONS,
+            ),
+        },
         overrides={},
         help="Fully connected net, dropout after the last hidden layer (seeds 000, 002, 003).",
     ),
@@ -223,7 +234,7 @@ FAMILIES: dict[str, Family] = {
             ),
             "dense": Param(256, "Units of the dense layer after the conv blocks.", kind=int, ge=1),
         },
-        overrides={"batch_norm": True, "augment": True},
+        overrides={"batch_norm": True, "augment": True, "lr_schedule": "cosine"},
         help="VGG-style conv net with batch norm, dropout and augmentation (seed 004); the strong model.",
     ),
     "alexnet": Family(
@@ -238,7 +249,7 @@ FAMILIES: dict[str, Family] = {
             ),
             "dense": Param(512, "Units of each of the two dense layers.", kind=int, ge=1),
         },
-        overrides={"batch_norm": True, "dropout": 0.5},
+        overrides={"batch_norm": True, "dropout": 0.5, "lr_schedule": "cosine"},
         help="AlexNet-style net for 28x28 inputs (seed 001: 93.14% in 10 epochs).",
     ),
 }

@@ -14,6 +14,8 @@ import keras
 from keras import layers
 
 from stages.dataset import CLASS_NAMES, IMAGE_SHAPE
+from stages.errors import ParamsError
+from stages.params import PARAMS_FILE
 
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)
 
@@ -57,10 +59,16 @@ def _classifier(x: Any, cfg: dict[str, Any]) -> Any:
 
 
 def mlp(cfg: dict[str, Any]) -> tuple[Any, Any]:
+    activations = cfg["activations"] or [cfg["activation"]] * len(cfg["hidden"])
+    if len(activations) != len(cfg["hidden"]):
+        raise ParamsError(
+            f"{PARAMS_FILE}: families.mlp.activations has {len(activations)} entries but hidden has "
+            f"{len(cfg['hidden'])} layers; give one activation per hidden layer, or []"
+        )
     inputs = keras.Input(INPUT_SHAPE)
     x = layers.Flatten()(inputs)
-    for units in cfg["hidden"]:
-        x = _dense(x, units, cfg)
+    for units, activation in zip(cfg["hidden"], activations, strict=True):
+        x = _dense(x, units, {**cfg, "activation": activation})
     x = layers.Dropout(cfg["dropout"])(x)
     return inputs, _classifier(x, cfg)
 

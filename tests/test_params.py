@@ -101,7 +101,7 @@ def test_every_default_passes_its_own_check():
 
 def test_family_blocks_take_any_train_key_and_nothing_else():
     params = validate({"families": {"mlp": {"epochs": 3, "hidden": [8]}}})
-    assert params["families"]["mlp"] == {"hidden": [8], "epochs": 3}
+    assert params["families"]["mlp"] == {"hidden": [8], "activations": [], "epochs": 3}
     assert family_config(params, "mlp")["epochs"] == 3
     assert family_config(params, "dnn")["epochs"] == params["train"]["epochs"]
     assert "families.mlp.epochs = 0 is not allowed" in error({"families": {"mlp": {"epochs": 0}}})

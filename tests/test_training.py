@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from stages import runtime, training, zoo
+from stages.errors import ParamsError
 from stages.params import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES, defaults, family_config
 from tests.conftest import class_patterns
 
 TINY = {
-    "mlp": {"hidden": [16, 8]},
+    "mlp": {"hidden": [16, 8], "activations": []},
     "dnn": {"hidden": [16, 8], "batch_norm": True},
     "cnn": {"filters": [4, 8], "dense": 8, "batch_norm": True, "augment": True},
     "alexnet": {"filters": [4, 4, 8], "dense": 8, "batch_norm": True, "dropout": 0.5},
@@ -77,6 +78,14 @@ def test_activation_is_applied_to_every_hidden_layer(activation):
     model = zoo.build("mlp", config(activation=activation))
     used = [layer.activation for layer in model.layers if isinstance(layer, keras.layers.Activation)]
     assert used == [keras.activations.get(activation)] * 2  # swish is Keras' silu
+
+
+def test_mlp_takes_one_activation_per_layer():
+    model = zoo.build("mlp", config(hidden=[16, 8], activations=["relu", "sigmoid"]))
+    used = [layer.activation for layer in model.layers if isinstance(layer, keras.layers.Activation)]
+    assert used == [keras.activations.relu, keras.activations.sigmoid]
+    with pytest.raises(ParamsError, match="activations has 1 entries but hidden has 2 layers"):
+        zoo.build("mlp", config(hidden=[16, 8], activations=["relu"]))
 
 
 @pytest.mark.parametrize("name", INITIALIZERS)
