@@ -86,8 +86,8 @@ def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
     assert ran_trainings(shared) == set(TINY)
     assert "Running stage 'preprocess'" not in shared.stdout
 
-    # A key the block does not hold yet is added with Hydra's "+"; DVC refuses it otherwise.
-    own = sh(repo, "dvc", "exp", "run", "-S", "+families.mlp.epochs=2")
+    # Hydra's "++" sets a key whether or not the block holds it yet; plain -S refuses a new key.
+    own = sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=2")
     assert ran_trainings(own) == {"mlp"}
     shown = sh(repo, "dvc", "exp", "show", "--csv").stdout
     assert "families.mlp.epochs" in shown
