@@ -109,3 +109,28 @@ def test_family_blocks_take_any_train_key_and_nothing_else():
     assert "unknown key 'families.resnet'" in error({"families": {"resnet": {}}})
     assert "families.cnn.filters = [0] is not allowed" in error({"families": {"cnn": {"filters": [0]}}})
     assert "expected a list of at least 3 integers >= 1" in error({"families": {"alexnet": {"filters": [8, 8]}}})
+
+
+def readme_overrides() -> list[tuple[str, str, str]]:
+    """Every ``-S [++]key=value`` the README shows, as (prefix, key, value)."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"-S '?(\+\+)?([a-z_][a-z0-9_.]*)=([^\s'`]+)'?", text)
+    return [(plus, key, value) for plus, key, value in found if key != "key"]
+
+
+def test_readme_overrides_are_valid_and_plain_ones_name_existing_keys():
+    overrides = readme_overrides()
+    assert len(overrides) > 15
+    for plus, key, value in overrides:
+        params = defaults()
+        *path, leaf = key.split(".")
+        node = params
+        for part in path:
+            node = node[part]
+        # DVC refuses a plain -S for a key params.yaml lacks; '++' adds it.
+        assert plus or leaf in node, f"README: -S {key} needs '++' (the key is not in params.yaml)"
+        node[leaf] = yaml.safe_load(value)
+        if key == "preprocess.val_fraction" and value == "2":  # the README's example of an error
+            assert "preprocess.val_fraction = 2 is not allowed" in error(params)
+        else:
+            validate(params)
