@@ -255,6 +255,19 @@ FAMILIES: dict[str, Family] = {
 }
 SCHEMA["families"] = FAMILIES
 
+SCHEMA["evaluate"] = {
+    "batch_size": Param(
+        1000,
+        "Images per batch when predicting the test set; also the batch of the throughput figure.",
+        kind=int,
+        ge=1,
+        le=10000,
+    ),
+    "latency_runs": Param(200, "Single-image predictions timed for the median latency.", kind=int, ge=1, le=100000),
+    "mistakes": Param(24, "Most confident mistakes shown in the gallery.", kind=int, ge=1, le=200),
+    "samples": Param(12, "Test images shown with their predicted-probability bars.", kind=int, ge=1, le=100),
+}
+
 
 def family_config(params: dict[str, Any], family: str) -> dict[str, Any]:
     """The settings one family trains with: ``train``, then the family's own block over it."""

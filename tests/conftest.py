@@ -61,6 +61,15 @@ def write_gz_dir(directory: Path, files: dict[str, bytes]) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_runtime() -> None:
+    """Fix TensorFlow's threads before any test runs an op: they cannot change afterwards."""
+    from stages import runtime
+    from stages.params import defaults
+
+    runtime.configure(defaults()["train"])
+
+
 @pytest.fixture(scope="session")
 def synthetic() -> dict[str, bytes]:
     files = synthetic_files()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -55,6 +56,7 @@ def repo(tmp_path_factory) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
+    shutil.copytree(ROOT / ".dvc/plots", repo / ".dvc/plots")  # the learning-curve template
     sh(repo, "dvc", "config", "core.analytics", "false")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "init")
@@ -70,6 +72,8 @@ def test_repro_then_nothing_reruns(repo):
     assert "Running stage 'download'" in first.stdout
     assert "Running stage 'preprocess'" in first.stdout
     assert ran_trainings(first) == set(TINY)
+    assert all(f"Running stage 'evaluate@{family}'" in first.stdout for family in TINY)
+    assert "Running stage 'compare'" in first.stdout
     assert (repo / "data/processed/train.npz").exists()
     lock = (repo / "dvc.lock").read_text()
 
@@ -85,6 +89,12 @@ def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
     shared = sh(repo, "dvc", "exp", "run", "-S", "train.activation=tanh")
     assert ran_trainings(shared) == set(TINY)
     assert "Running stage 'preprocess'" not in shared.stdout
+    # The workspace now holds the experiment: every family's test figures differ from HEAD's.
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
+    for family in TINY:
+        changes = diff[f"metrics/evaluate/{family}/metrics.json"]
+        assert changes["test.accuracy"]["new"] != changes["test.accuracy"]["old"], (family, changes)
+        assert changes["test.loss"]["diff"] != 0
 
     # Hydra's "++" sets a key whether or not the block holds it yet; plain -S refuses a new key.
     own = sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=2")
@@ -94,6 +104,27 @@ def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
     assert "tanh" in shown
     sh(repo, "git", "checkout", "--", ".")
     sh(repo, "dvc", "checkout")
+
+
+def test_metrics_show_lists_each_family_and_the_best(repo):
+    result = sh(repo, "dvc", "metrics", "show", "--json")
+    assert "failed to load" not in result.stderr
+    metrics = json.loads(result.stdout)[""]["data"]
+    for family in TINY:
+        assert 0 <= metrics[f"metrics/evaluate/{family}/metrics.json"]["data"]["test"]["accuracy"] <= 1
+    assert metrics["metrics/compare/metrics.json"]["data"]["best"]["family"] in TINY
+
+
+def test_plots_show_renders_learning_curves_and_confusion_matrices(repo, tmp_path):
+    result = sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))
+    assert "failed" not in result.stderr.lower()
+    html = (tmp_path / "html/index.html").read_text()
+    assert "Accuracy per epoch" in html
+    assert "Loss per epoch" in html
+    assert html.count("test confusion matrix") == len(TINY)
+    images = {p.name for p in (tmp_path / "html/static").iterdir()}
+    assert "workspace_plots_compare_learning_curves.png" in images
+    assert {f"workspace_plots_evaluate_{family}_confusion.png" for family in TINY} <= images
 
 
 def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):

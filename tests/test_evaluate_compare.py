@@ -1,0 +1,173 @@
+"""The evaluate and compare stages on tiny models trained on synthetic data."""
+
+import contextlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from stages import compare, evaluate, preprocess, train
+from stages.dataset import CLASS_NAMES
+from stages.errors import run_stage
+from tests.conftest import synthetic_files, write_gz_dir, write_params
+from tests.test_training import TINY
+
+EVALUATE = {"batch_size": 64, "latency_runs": 5, "mistakes": 6, "samples": 4}
+
+
+@contextlib.contextmanager
+def cwd(path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Every tiny family trained once on synthetic data (shared, so copied before use)."""
+    root = tmp_path_factory.mktemp("trained")
+    write_gz_dir(root / "data/raw", synthetic_files())
+    write_params(root, train={"epochs": 2, "batch_size": 32}, families=TINY, evaluate=EVALUATE)
+    with cwd(root):
+        assert run_stage(preprocess.main, []) == 0
+        for family in TINY:
+            assert run_stage(train.main, [family]) == 0
+    return root
+
+
+@pytest.fixture
+def project(trained, tmp_path, monkeypatch):
+    shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_evaluate_records_metrics_that_match_the_model(project):
+    from stages.dataset import load_split
+    from stages.model_io import load_model
+
+    assert run_stage(evaluate.main, ["cnn"]) == 0
+    metrics = json.loads((project / "metrics/evaluate/cnn/metrics.json").read_text())
+    speed = json.loads((project / "metrics/evaluate/cnn/speed.json").read_text())
+
+    x, y = load_split(project / "data/processed", "test")
+    probs = load_model(project / "models/cnn.keras").predict(x, verbose=0)
+    assert metrics["test"]["accuracy"] == pytest.approx(float(np.mean(probs.argmax(axis=1) == y)))
+    assert [row["class"] for row in metrics["per_class"]] == list(CLASS_NAMES)
+    assert sum(row["support"] for row in metrics["per_class"]) == len(y)
+    assert np.trace(metrics["confusion_matrix"]["counts"]) == round(metrics["test"]["accuracy"] * len(y))
+    assert speed["params"] == json.loads((project / "metrics/train/cnn/summary.json").read_text())["params"]
+    assert speed["model_bytes"] == (project / "models/cnn.keras").stat().st_size
+    assert speed["images_per_second"] > 0
+    assert speed["latency_ms"] > 0
+
+    rows = (project / "metrics/evaluate/cnn/predictions.csv").read_text().splitlines()
+    assert rows[0] == "actual,predicted"
+    assert len(rows) == len(y) + 1
+    assert sum(a == p for a, p in (row.rsplit(",", 1) for row in rows[1:])) == np.trace(
+        metrics["confusion_matrix"]["counts"]
+    )
+    pngs = sorted(p.name for p in (project / "plots/evaluate/cnn").iterdir())
+    assert pngs == ["confusion.png", "mistakes.png", "predictions.png"]
+
+
+def test_evaluate_reruns_to_identical_bytes_except_timings(project):
+    outputs = [
+        "metrics/evaluate/mlp/metrics.json",
+        "metrics/evaluate/mlp/predictions.csv",
+        "plots/evaluate/mlp/confusion.png",
+        "plots/evaluate/mlp/mistakes.png",
+        "plots/evaluate/mlp/predictions.png",
+    ]
+    assert run_stage(evaluate.main, ["mlp"]) == 0
+    first = {name: (project / name).read_bytes() for name in outputs}
+    assert run_stage(evaluate.main, ["mlp"]) == 0
+    assert {name: (project / name).read_bytes() for name in outputs} == first
+
+
+def test_evaluate_refuses_a_model_of_another_family(project, capsys):
+    shutil.copy(project / "models/dnn.keras", project / "models/mlp.keras")
+    assert run_stage(evaluate.main, ["mlp"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: models/mlp.keras does not match family 'mlp'")
+    assert "dvc repro train@mlp" in err
+    assert len(err.splitlines()) == 1
+    assert not (project / "metrics/evaluate").exists()
+    assert not (project / "plots/evaluate").exists()
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_keras_model(project, capsys):
+    (project / "models/mlp.keras").write_bytes(b"not a zip")
+    assert run_stage(evaluate.main, ["mlp"]) == 1
+    assert "models/mlp.keras is not a loadable Keras model" in capsys.readouterr().err
+    assert not (project / "metrics/evaluate").exists()
+
+
+def test_evaluate_validates_its_params_first(project, capsys):
+    write_params(project, families=TINY, evaluate={**EVALUATE, "mistakes": 0})
+    assert run_stage(evaluate.main, ["mlp"]) == 2
+    assert "evaluate.mistakes = 0 is not allowed; expected an integer >= 1 and <= 200" in capsys.readouterr().err
+
+
+def test_compare_ranks_every_family_and_draws_the_curves(project):
+    for family in TINY:
+        assert run_stage(evaluate.main, [family]) == 0
+    assert run_stage(compare.main, []) == 0
+
+    comparison = json.loads((project / "metrics/compare/metrics.json").read_text())
+    rows = {row["family"]: row for row in comparison["families"]}
+    assert set(rows) == set(TINY)
+    for family in TINY:
+        evaluated = json.loads((project / f"metrics/evaluate/{family}/metrics.json").read_text())
+        assert rows[family]["test_accuracy"] == evaluated["test"]["accuracy"]
+        assert rows[family]["macro_f1"] == evaluated["macro"]["f1"]
+    best = max(rows.values(), key=lambda r: (r["test_accuracy"], -r["params"]))
+    assert comparison["best"]["family"] == best["family"]
+    assert {ref["source"] for ref in comparison["references"]} == {"seed 001", "seed 003", "seed 004"}
+
+    table = (project / "metrics/compare/comparison.md").read_text()
+    assert f"**{best['family']}**" in table
+    assert "seed 001: AlexNet, 10 epochs (reported) |          93.14%" in table
+
+    curves = (project / "metrics/compare/curves.csv").read_text().splitlines()
+    assert curves[0] == "family,split,epoch,loss,accuracy"
+    # 4 families x (train, val) x 2 epochs
+    assert len(curves) == 1 + len(TINY) * 2 * 2
+    assert sorted(p.name for p in (project / "plots/compare").iterdir()) == ["accuracy.png", "learning_curves.png"]
+
+
+def test_compare_names_the_missing_results(project, capsys):
+    assert run_stage(compare.main, []) == 1
+    err = capsys.readouterr().err
+    assert "metrics/evaluate/mlp/metrics.json is missing; run 'dvc repro' to produce it" in err
+    assert not (project / "metrics/compare").exists()
+
+
+def test_markdown_table_marks_the_best_and_lists_the_references():
+    rows = [
+        {
+            "family": name,
+            "test_accuracy": acc,
+            "macro_f1": acc,
+            "top2_accuracy": 0.99,
+            "params": params,
+            "epochs": 3,
+            "train_seconds": 10.0,
+            "train_images_per_second": 1000.0,
+            "inference_images_per_second": 5000.0,
+            "latency_ms": 1.0,
+        }
+        for name, acc, params in (("small", 0.9, 10), ("large", 0.9, 1000), ("weak", 0.5, 1))
+    ]
+    best = compare.best_family(rows)
+    assert best["family"] == "small"  # tied on accuracy: the smaller wins
+    lines = compare.markdown_table(rows, best).splitlines()
+    assert lines[0].startswith("| model")
+    assert len(lines) == 2 + len(rows) + len(compare.REFERENCES)
+    assert lines[2].startswith("| **small**")
+    assert len({len(line) for line in lines}) == 1  # columns aligned for a terminal
