@@ -11,7 +11,7 @@ import pytest
 from stages import compare, evaluate, preprocess, train
 from stages.dataset import CLASS_NAMES
 from stages.errors import run_stage
-from tests.conftest import synthetic_files, write_gz_dir, write_params
+from tests.conftest import ROOT, synthetic_files, write_gz_dir, write_params
 from tests.test_training import TINY
 
 EVALUATE = {"batch_size": 64, "latency_runs": 5, "mistakes": 6, "samples": 4}
@@ -171,3 +171,10 @@ def test_markdown_table_marks_the_best_and_lists_the_references():
     assert len(lines) == 2 + len(rows) + len(compare.REFERENCES)
     assert lines[2].startswith("| **small**")
     assert len({len(line) for line in lines}) == 1  # columns aligned for a terminal
+
+
+def test_readme_shows_the_committed_comparison():
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- comparison:start -->\n", "<!-- comparison:end -->"
+    shown = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert shown == (ROOT / "metrics/compare/comparison.md").read_text()
