@@ -23,6 +23,15 @@ class DataError(UserError):
     """An input file is missing, corrupt or not what it claims to be."""
 
 
+class OutputError(UserError):
+    """An output cannot be written where the pipeline declares it."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message with its line breaks folded, for a one-line error."""
+    return " ".join(str(err).split())
+
+
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run a stage's ``main``; turn a :class:`UserError` into one line on stderr and an exit code.
 
@@ -36,6 +45,10 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a disk, permission or missing-file problem the user can fix
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot access{where}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written, rerun with 'dvc repro'", file=sys.stderr)
         return 130

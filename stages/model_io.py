@@ -11,7 +11,7 @@ from typing import Any
 import keras
 
 from stages.atomic import atomic_path
-from stages.errors import DataError
+from stages.errors import DataError, one_line
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -57,4 +57,4 @@ def load_model(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
-        raise DataError(f"{path} is not a loadable Keras model ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path} is not a loadable Keras model ({type(err).__name__}: {one_line(err)})") from None

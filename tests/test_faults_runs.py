@@ -1,0 +1,101 @@
+"""Fault injection, runs: interrupted, diverging, unwritable and hostile cases of real stage runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from stages import evaluate, preprocess, train
+from stages.errors import run_stage
+from tests.conftest import ROOT, write_gz_dir, write_params
+from tests.test_training import TINY
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, synthetic):
+    """A project directory with preprocessed synthetic data and tiny families."""
+    monkeypatch.chdir(tmp_path)
+    write_gz_dir(tmp_path / "data/raw", synthetic)
+    write_params(tmp_path, train={"epochs": 1, "batch_size": 32}, families=TINY)
+    assert run_stage(preprocess.main, []) == 0
+    return tmp_path
+
+
+def files(project) -> set[str]:
+    """Every file and every temporary directory under ``project``."""
+    return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() or p.name.endswith(".tmp")}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_training_leaves_nothing_and_the_rerun_is_clean(project, sig):
+    write_params(project, train={"epochs": 1000, "batch_size": 32}, families=TINY)
+    before = files(project)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train", "mlp"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # wait until training is well under way
+        if line.startswith("Epoch 3/"):
+            break
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: interrupted; nothing was written, rerun with 'dvc repro'"
+    ]
+    assert files(project) == before
+
+    write_params(project, train={"epochs": 1, "batch_size": 32}, families=TINY)
+    assert run_stage(train.main, ["mlp"]) == 0
+    assert (project / "models/mlp.keras").is_file()
+
+
+def test_learning_rate_10_stops_at_the_first_exploded_loss_with_no_model(project, capsys):
+    write_params(
+        project, train={"epochs": 3, "batch_size": 32, "optimizer": "sgd", "learning_rate": 10.0}, families=TINY
+    )
+    before = files(project)
+    assert run_stage(train.main, ["mlp"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: training diverged: loss is ")
+    assert "(above 1000) at epoch 1, batch " in err
+    assert err.endswith("lower train.learning_rate or pick another train.optimizer")
+    assert files(project) == before
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line(project, capsys):
+    (project / "models").write_text("a file where the models directory should be")
+    before = files(project)
+    assert run_stage(train.main, ["mlp"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: cannot write models/mlp.keras: File exists; make models a writable directory")
+    assert files(project) == before
+
+
+def test_a_model_file_never_runs_code_on_load(project, capsys):
+    import keras
+
+    marker = project / "pwned"
+    inputs = keras.Input((28, 28, 1))
+    # No closure: the lambda's own code would create the file, relative to the working directory.
+    outputs = keras.layers.Lambda(lambda x: (__import__("pathlib").Path("pwned").touch(), x)[1])(inputs)
+    (project / "models").mkdir()
+    keras.Model(inputs, outputs).save(project / "models/mlp.keras")
+    marker.unlink(missing_ok=True)  # saving traced the lambda once; only loading counts
+
+    assert run_stage(evaluate.main, ["mlp"]) == 1
+    err = capsys.readouterr().err
+    assert "models/mlp.keras is not a loadable Keras model" in err
+    assert "safe_mode" in err
+    assert not marker.exists()
+    assert not (project / "metrics").exists()
