@@ -84,14 +84,24 @@ def compile_model(model: keras.Model, cfg: dict[str, Any], steps_per_epoch: int)
     )
 
 
-class StopOnNonFinite(keras.callbacks.Callback):
-    """Abort at the first non-finite loss, naming the batch, instead of training on garbage."""
+# Keras clips probabilities, so a cross-entropy or KL loss stays below -ln(1e-7) = 16.1 per image,
+# plus modest penalties: a batch loss beyond this means the weights have blown up, even while
+# still finite (seen with SGD at learning rate 10: 3e16, then a network stuck at chance).
+LOSS_CEILING = 1000.0
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Abort at the first non-finite or exploded loss, naming the batch, instead of training on garbage."""
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get("loss")
-        if value is not None and not math.isfinite(float(value)):
+        if value is None:
+            return
+        value = float(value)
+        if not math.isfinite(value) or value > LOSS_CEILING:
+            what = f"{value:.3g}" + ("" if not math.isfinite(value) else f" (above {LOSS_CEILING:g})")
             raise DivergedError(
-                f"training diverged: loss is {float(value)} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                f"training diverged: loss is {what} at epoch {self.epoch + 1}, batch {batch + 1}; "
                 "lower train.learning_rate or pick another train.optimizer"
             )
 
@@ -114,7 +124,7 @@ class TestCurve(keras.callbacks.Callback):
 
 def callbacks(cfg: dict[str, Any]) -> list[keras.callbacks.Callback]:
     """The callbacks the settings ask for, besides logging."""
-    out: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    out: list[keras.callbacks.Callback] = [StopOnDivergence()]
     if cfg["lr_schedule"] == "plateau":
         out.append(keras.callbacks.ReduceLROnPlateau(factor=cfg["lr_decay_factor"], patience=cfg["lr_decay_epochs"]))
     if cfg["early_stopping"]:
