@@ -76,9 +76,21 @@ def sample_rows(images: np.ndarray, labels: np.ndarray, per_class: int) -> list[
     return [images[labels == c][:per_class] for c in range(len(CLASS_NAMES))]
 
 
+def verify_sources(found: dict[str, str], expected: dict[str, str]) -> None:
+    """Refuse raw files whose content is not what ``download`` verified (edited since, or swapped)."""
+    for name, digest in found.items():
+        if digest != expected[name]:
+            raise DataError(
+                f"{RAW_DIR / name}.gz is not the file download verified: its content has SHA-256 "
+                f"{digest[:12]}..., download.sha256 expects {expected[name][:12]}...; restore it with "
+                "'dvc checkout data/raw' or 'dvc repro --force download'"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(prog="python -m stages.preprocess", description=__doc__.splitlines()[0]).parse_args(argv)
-    params = load_params()["preprocess"]
+    all_params = load_params()
+    params = all_params["preprocess"]
 
     arrays, sources = {}, {}
     for split, (images_file, labels_file) in SPLIT_FILES.items():
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         labels, sources[labels_file] = read_idx_gz(RAW_DIR / f"{labels_file}.gz")
         check_pair(images, labels, split)
         arrays[split] = (images, labels)
+    verify_sources(sources, all_params["download"]["sha256"])
 
     full_x, full_y = arrays.pop("train")
     train, val = split_indices(full_y, params["val_fraction"], params["train_limit"], params["seed"])

@@ -85,6 +85,7 @@ class Route:
     status: int = 200
     delay: float = 0.0  # seconds to stall after the headers
     declared_length: int | None = None  # Content-Length to claim, if not len(body)
+    location: str | None = None  # a redirect's target path
     hits: int = 0
 
 
@@ -112,6 +113,8 @@ def http_server() -> Iterator[Server]:
             self.send_response(route.status)
             length = route.declared_length if route.declared_length is not None else len(route.body)
             self.send_header("Content-Length", str(length))
+            if route.location:
+                self.send_header("Location", route.location)
             self.end_headers()
             if with_body:
                 time.sleep(route.delay)
@@ -138,6 +141,7 @@ def write_params(directory: Path, **sections: dict) -> Path:
     from stages.params import defaults
 
     params = defaults()
+    params["download"]["sha256"] = sha256s(synthetic_files())  # the tests' data, unless a test sets its own
     for name, values in sections.items():
         params[name].update(values)
     path = directory / "params.yaml"

@@ -96,6 +96,20 @@ def test_main_rejects_mismatched_counts_and_writes_nothing(tmp_path, monkeypatch
     assert not (tmp_path / "plots").exists()
 
 
+def test_main_refuses_a_valid_idx_file_that_is_not_the_verified_one(tmp_path, monkeypatch, synthetic, capsys):
+    from tests.conftest import idx_bytes
+
+    monkeypatch.chdir(tmp_path)
+    swapped = dict(synthetic, **{"t10k-labels-idx1-ubyte": idx_bytes(np.zeros(100, np.uint8))})  # parses fine
+    write_gz_dir(tmp_path / "data/raw", swapped)
+    write_params(tmp_path)
+    assert run_stage(preprocess.main, []) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: data/raw/t10k-labels-idx1-ubyte.gz is not the file download verified")
+    assert err.rstrip().endswith("restore it with 'dvc checkout data/raw' or 'dvc repro --force download'")
+    assert not (tmp_path / "data/processed").exists()
+
+
 def test_class_names_are_the_ten_fashion_classes():
     assert len(CLASS_NAMES) == 10
     assert CLASS_NAMES[0] == "T-shirt/top"
