@@ -1,5 +1,7 @@
 import gzip
 import hashlib
+import socket
+import time
 
 import pytest
 
@@ -117,3 +119,36 @@ def test_probe(project, synthetic, http_server):
     assert run_stage(download.main, ["--probe"]) == 0
     write_params(project, download={"sources": [f"{http_server.url}/missing"]})
     assert run_stage(download.main, ["--probe"]) == 1
+
+
+def test_redirects_are_followed_and_the_target_still_verified(http_server, synthetic):
+    http_server.routes[f"/old/{NAME}.gz"] = Route(status=301, location=f"/new/{NAME}.gz")
+    http_server.routes[f"/new/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]))
+    assert fetch(NAME, [f"{http_server.url}/old"], synthetic) == synthetic[NAME]
+
+    tampered = gzip.compress(synthetic[NAME][:-1] + b"\x00")
+    http_server.routes[f"/evil/{NAME}.gz"] = Route(status=302, location=f"/tampered/{NAME}.gz")
+    http_server.routes[f"/tampered/{NAME}.gz"] = Route(tampered)
+    with pytest.raises(download.DownloadError, match="does not match the pinned"):
+        fetch(NAME, [f"{http_server.url}/evil"], synthetic)
+
+
+def test_a_redirect_loop_ends_in_an_error(http_server, synthetic):
+    http_server.routes[f"/loop/{NAME}.gz"] = Route(status=302, location=f"/loop/{NAME}.gz")
+    with pytest.raises(download.DownloadError, match="redirects"):
+        fetch(NAME, [f"{http_server.url}/loop"], synthetic)
+
+
+def test_every_source_down_or_slow_fails_in_bounded_time(http_server, synthetic):
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=30)
+    timeout, retries = 0.5, 1
+    start = time.monotonic()
+    with pytest.raises(download.DownloadError) as err:
+        fetch(NAME, [closed, http_server.url], synthetic, timeout=timeout, retries=retries)
+    # Each source: the first try and its retries, each cut at the timeout, plus urllib3's backoff.
+    assert time.monotonic() - start < 2 * (1 + retries) * timeout + 3
+    assert "no source gave a verified" in str(err.value)
+    assert "timed out after 0.5s" in str(err.value)
