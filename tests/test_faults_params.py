@@ -1,0 +1,84 @@
+"""Fault injection, params: every key of the schema with a wrong type, an out-of-range value and an
+unknown choice must fail with one line naming the key and what it allows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stages.errors import ParamsError
+from stages.params import SCHEMA, Family, Param, validate
+
+
+def leaves(schema: dict[str, Any], where: str = "") -> Iterator[tuple[str, Param]]:
+    for key, spec in schema.items():
+        if isinstance(spec, Family):
+            yield from leaves(spec.own, f"{where}{key}.")
+        elif isinstance(spec, dict):
+            yield from leaves(spec, f"{where}{key}.")
+        else:
+            yield where + key, spec
+
+
+def wrong_values(spec: Param) -> Iterator[tuple[str, Any]]:
+    """(fault, value) pairs that ``spec`` must refuse."""
+    yield "wrong type", 123 if spec.kind is str else ("not a list" if spec.kind is list else "text")
+    yield "mapping", {"nested": 1}
+    if spec.kind is list:
+        yield "wrong item type", [{"nested": 1}]
+    step = 1 if (spec.item or spec.kind) is int else 1e-9
+    for fault, bound, value in (
+        ("below minimum", spec.ge, lambda b: b - step),
+        ("at exclusive minimum", spec.gt, lambda b: b),
+        ("above maximum", spec.le, lambda b: b + step),
+        ("at exclusive maximum", spec.lt, lambda b: b),
+    ):
+        if bound is not None:
+            number = (int if (spec.item or spec.kind) is int else float)(value(bound))
+            yield fault, [number] if spec.kind is list else number
+    if spec.choices:
+        yield "unknown choice", ["bogus"] if spec.kind is list else "bogus"
+    if spec.pattern:
+        yield "pattern mismatch", "not-a-digest"
+
+
+CASES = [
+    pytest.param(name, value, spec, id=f"{name}:{fault}")
+    for name, spec in leaves(SCHEMA)
+    for fault, value in wrong_values(spec)
+]
+
+
+def nest(name: str, value: Any) -> dict[str, Any]:
+    *path, leaf = name.split(".")
+    raw: dict[str, Any] = {leaf: value}
+    for part in reversed(path):
+        raw = {part: raw}
+    return raw
+
+
+@pytest.mark.parametrize(("name", "value", "spec"), CASES)
+def test_every_key_refuses_bad_values_in_one_line(name, value, spec):
+    with pytest.raises(ParamsError) as err:
+        validate(nest(name, value))
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"{name} = {value!r} is not allowed; expected {spec.allowed()}" in message
+
+
+def test_the_generator_covers_every_key_and_every_kind_of_fault():
+    names = {case.values[0] for case in CASES}
+    assert names == {name for name, _ in leaves(SCHEMA)}
+    faults = {case.id.split(":", 1)[1] for case in CASES}
+    assert faults >= {"wrong type", "below minimum", "above maximum", "at exclusive minimum", "unknown choice"}
+    assert len(CASES) > 120
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+@pytest.mark.parametrize(("name", "value", "spec"), [c for c in CASES if c.values[0].startswith("train.")])
+def test_family_overrides_of_train_keys_are_checked_too(family, name, value, spec):
+    key = f"families.{family}.{name.removeprefix('train.')}"
+    with pytest.raises(ParamsError, match=f"{key} = "):
+        validate(nest(key, value))
