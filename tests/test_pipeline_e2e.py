@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.params import TRAIN
 from tests.conftest import ROOT, sha256s, synthetic_files, write_gz_dir
 from tests.test_training import TINY
 
@@ -140,3 +143,94 @@ def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):
     sh(repo, "git", "checkout", "--", ".")
     sh(repo, "dvc", "checkout")
     assert "up to date" in sh(repo, "dvc", "status").stdout
+
+
+def restore(repo: Path) -> None:
+    """Back to the committed state: git for code, params and small outputs, DVC for the rest."""
+    sh(repo, "git", "checkout", "--", ".")
+    sh(repo, "dvc", "checkout", "--force")
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
+
+
+def test_misspelled_keys_through_exp_run_touch_nothing(repo):
+    lock = (repo / "dvc.lock").read_text()
+    # A plain -S cannot add a key: DVC itself refuses the typo.
+    plain = sh(repo, "dvc", "exp", "run", "-S", "train.activaton=tanh", check=False)
+    assert plain.returncode != 0
+    assert "train.activaton" in plain.stderr
+    # '++' adds it; our validation names it and the key meant.
+    forced = sh(repo, "dvc", "exp", "run", "-S", "++train.activaton=tanh", check=False)
+    assert forced.returncode != 0
+    assert error_lines(forced) == [
+        "error: params.yaml: unknown key 'train.activaton' (did you mean 'train.activation'?); allowed here: "
+        + ", ".join(TRAIN)
+    ]
+    assert (repo / "dvc.lock").read_text() == lock
+    restore(repo)
+
+
+def test_a_raw_file_edited_after_download_is_noticed_and_verified_again(repo):
+    lock = (repo / "dvc.lock").read_text()
+    raw = repo / "data/raw/train-labels-idx1-ubyte.gz"
+    good = raw.read_bytes()
+    raw.unlink()  # DVC links outputs from its cache: replace the file, never write through it
+    raw.write_bytes(gzip.compress(b"tampered"))
+    assert "data/raw" in sh(repo, "dvc", "status").stdout
+
+    # DVC puts back the copy download verified (from its run cache) and reruns nothing downstream;
+    # preprocess would refuse the edited file (tests/test_preprocess.py).
+    again = sh(repo, "dvc", "repro")
+    assert "Stage 'download' is cached - skipping run, checking out outputs" in again.stdout
+    assert "Running stage" not in again.stdout
+    assert raw.read_bytes() == good
+    assert (repo / "dvc.lock").read_text() == lock
+
+
+def test_a_second_repro_while_one_runs_is_refused_and_ctrl_c_leaves_a_clean_workspace(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["families"]["cnn"]["epochs"] = 1000  # long enough to be interrupted
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    first = subprocess.Popen(
+        ["dvc", "repro", "train@cnn"], cwd=repo, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    for line in first.stdout:  # the first holds DVC's lock while it trains
+        if line.startswith("Epoch 2/"):
+            break
+    second = sh(repo, "dvc", "repro", check=False)
+    assert second.returncode != 0
+    # DVC 3 locks the paths a running stage reads and writes; the second run stops at the first.
+    assert "is busy, it is being blocked by" in second.stderr
+
+    os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
+    first.communicate(timeout=120)
+    assert first.returncode != 0
+    assert not (repo / "models/cnn.keras").exists()
+    assert not list(repo.glob("metrics/train/.cnn.*.tmp"))
+    restore(repo)
+
+
+def test_rerunning_everything_gives_bit_identical_models_and_metrics(repo):
+    def outputs() -> dict[str, bytes]:
+        files = [*repo.glob("models/*.keras"), *repo.glob("metrics/**/*.json"), *repo.glob("metrics/**/*.csv")]
+        files += [*repo.glob("metrics/train/*/plots/**/*.tsv"), *repo.glob("plots/**/*.png")]
+        # Wall-clock figures are never the same twice; everything else must be.
+        timed = {"summary.json", "speed.json", "comparison.md", "accuracy.png"}
+        return {
+            str(f.relative_to(repo)): f.read_bytes()
+            for f in files
+            if f.name not in timed and f != repo / "metrics/compare/metrics.json"
+        }
+
+    before = outputs()
+    assert len(before) > 40
+    forced = sh(repo, "dvc", "repro", "--force")
+    assert ran_trainings(forced) == set(TINY)
+    after = outputs()
+    assert sorted(after) == sorted(before)
+    assert [name for name in before if after[name] != before[name]] == []
+    restore(repo)
