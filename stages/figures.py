@@ -176,3 +176,21 @@ def learning_curves(curves: pd.DataFrame) -> plt.Figure:
     fig.suptitle("Learning curves: colour = family; solid = train, dashed = validation, dotted = test")
     fig.tight_layout()
     return fig
+
+
+def study_bars(summary: dict[str, Any]) -> plt.Figure:
+    """Mean test accuracy of every configuration of a study, with the standard deviation over repeats."""
+    rows = summary["configurations"]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, [r["mean"] * 100 for r in rows], xerr=[r["std"] * 100 for r in rows], color="tab:blue", alpha=0.8)
+    for yi, r in zip(y, rows, strict=True):
+        ax.plot([a * 100 for a in r["runs"]], [yi] * len(r["runs"]), "k.", markersize=4)
+    ax.set_yticks(y, [r["config"] for r in rows], fontsize=7)
+    low = min(min(r["runs"]) for r in rows) * 100
+    ax.set_xlim(max(0.0, low - 2), min(100.0, max(r["mean"] + r["std"] for r in rows) * 100 + 1))
+    ax.set_xlabel("test accuracy (%): bar = mean, line = std, dots = runs")
+    ax.set_title(f"{summary['study']} ({summary['budget']['described']}, {summary['budget']['repeats']} repeats)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

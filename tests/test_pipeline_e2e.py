@@ -234,3 +234,46 @@ def test_rerunning_everything_gives_bit_identical_models_and_metrics(repo):
     assert sorted(after) == sorted(before)
     assert [name for name in before if after[name] != before[name]] == []
     restore(repo)
+
+
+def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
+    studies = tmp_path / "studies.yaml"
+    studies.write_text(
+        yaml.safe_dump(
+            {
+                "tiny-grid": {
+                    "seed": "test",
+                    "description": "2x2 on synthetic data",
+                    "family": "mlp",
+                    "fixed": {"epochs": 1},
+                    "grid": {
+                        "activation": {"relu": {"activation": "relu"}, "tanh": {"activation": "tanh"}},
+                        "layers": {"1x8": {"hidden": [8]}, "1x16": {"hidden": [16]}},
+                    },
+                    "repeats": 1,
+                    "claims": [{"text": "relu > tanh", "factor": "activation", "order": ["relu", "tanh"]}],
+                }
+            }
+        )
+    )
+    cli = [sys.executable, "-m", "stages.study", "--studies", str(studies)]
+    first = sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")
+    assert "tiny-grid: 4 runs (4 configurations x 1), 0 done or queued" in first.stdout
+    names = set(sh(repo, "dvc", "exp", "list", "--name-only").stdout.split())
+    assert len({n for n in names if n.startswith("tiny-grid-")}) == 4
+
+    again = sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")
+    assert "4 done or queued" in again.stdout
+
+    report = json.loads((repo / "metrics/studies/tiny-grid.json").read_text())
+    assert [row["n"] for row in report["configurations"]] == [1, 1, 1, 1]
+    means = [row["mean"] for row in report["configurations"]]
+    assert means == sorted(means, reverse=True)
+    assert report["best"] == report["configurations"][0]["config"]
+    # One run per configuration, but the claim pools over the other factor: two runs per side.
+    assert [report["claims"][0]["tests"][0][k] for k in ("n_a", "n_b")] == [2, 2]
+    assert report["claims"][0]["verdict"] in {"supported", "contradicted", "tie"}
+    assert report["run"]["jobs"] == 2
+    assert (repo / "plots/studies/tiny-grid.png").stat().st_size > 0
+    assert "| configuration | test accuracy (mean ± std) | n |" in (repo / "metrics/studies/tiny-grid.md").read_text()
+    restore(repo)

@@ -1,0 +1,135 @@
+"""The study CLI's logic: configurations, names, overrides, and the statistics behind verdicts."""
+
+import pytest
+import yaml
+
+from stages import study
+from stages.params import validate
+
+GRID = {
+    "seed": "test",
+    "description": "a 2x2 grid",
+    "family": "mlp",
+    "fixed": {"epochs": 3, "dropout": 0.1},
+    "grid": {
+        "activation": {"relu": {"activation": "relu"}, "tanh": {"activation": "tanh"}},
+        "width": {"narrow": {"hidden": [8]}, "wide": {"hidden": [32], "dropout": 0.0}},
+    },
+    "repeats": 2,
+    "claims": [{"text": "relu > tanh", "factor": "activation", "order": ["relu", "tanh"]}],
+}
+
+
+def test_a_grid_crosses_every_level_and_later_factors_win():
+    configs = study.configurations(GRID)
+    assert [c.label() for c in configs] == [
+        "activation=relu, width=narrow",
+        "activation=relu, width=wide",
+        "activation=tanh, width=narrow",
+        "activation=tanh, width=wide",
+    ]
+    assert configs[1].settings == {"epochs": 3, "dropout": 0.0, "activation": "relu", "hidden": [32]}
+    assert {c.family for c in configs} == {"mlp"}
+
+
+def test_a_family_factor_picks_the_family():
+    configs = study.configurations({**GRID, "grid": {"family": {"mlp": {}, "cnn": {}}}})
+    assert [c.family for c in configs] == ["mlp", "cnn"]
+
+
+def test_random_search_is_seeded_and_samples_from_the_space():
+    space = {"family": "mlp", "random": {"samples": 5, "seed": 1, "space": {
+        "learning_rate": {"log_uniform": [0.0001, 0.01]}, "batch_size": [32, 64]}}}  # fmt: skip
+    first, again = study.configurations(space), study.configurations(space)
+    assert first == again
+    assert len(first) == 5
+    assert all(0.0001 <= c.settings["learning_rate"] <= 0.01 for c in first)
+    assert {c.settings["batch_size"] for c in first} <= {32, 64}
+
+
+def test_overrides_go_into_the_family_block_and_are_valid_params():
+    config = study.configurations(GRID)[1]
+    args = study.overrides(config, study.Budget(epochs=1, train_limit=500), repeat=1)
+    assert args == [
+        "++families.mlp.activation=relu",
+        "++families.mlp.dropout=0.0",
+        "++families.mlp.epochs=1",
+        "++families.mlp.hidden=[32]",
+        "++families.mlp.seed=1",
+        "preprocess.train_limit=500",
+    ]
+    # What DVC would write: each value parsed back (Hydra reads YAML-like values) validates.
+    raw = {"families": {"mlp": {a.split("=")[0].rsplit(".", 1)[1]: yaml.safe_load(a.split("=")[1]) for a in args[:-1]}}}
+    assert validate(raw)["families"]["mlp"]["hidden"] == [32]
+
+
+def test_experiment_names_are_deterministic_and_change_with_settings_budget_and_repeat():
+    a, b = study.configurations(GRID)[:2]
+    name = study.experiment_name("s", a, study.Budget(), 0)
+    assert name == study.experiment_name("s", a, study.Budget(), 0)
+    assert name.startswith("s-")
+    assert name.endswith("-r0")
+    others = {
+        study.experiment_name("s", b, study.Budget(), 0),
+        study.experiment_name("s", a, study.Budget(epochs=1), 0),
+        study.experiment_name("s", a, study.Budget(), 1),
+    }
+    assert name not in others
+    assert len(others) == 3
+
+
+def test_a_study_with_a_bad_value_is_refused_before_anything_runs(tmp_path):
+    bad = {**GRID, "fixed": {"epochs": 0}}
+    (tmp_path / "studies.yaml").write_text(yaml.safe_dump({"broken": bad}))
+    with pytest.raises(study.StudyError, match=r"study 'broken'.*families\.mlp\.epochs = 0 is not allowed"):
+        study.load_studies(tmp_path / "studies.yaml")
+
+
+def test_shipped_studies_load_and_their_claims_name_real_levels():
+    studies = study.load_studies()
+    assert set(studies) == {
+        "seed000-grid",
+        "seed002-progression",
+        "seed001-fcn-tuning",
+        "seed001-fcn-vs-alexnet",
+        "seed004-bn-dropout-ablation",
+        "seed004-random-search",
+    }
+    assert len(study.configurations(studies["seed000-grid"])) >= 16
+    for s in studies.values():
+        for claim in s.get("claims", []):
+            levels = set(s["grid"][claim["factor"]])
+            named = set(claim.get("order", [])) | {lv for g in claim.get("groups", {}).values() for lv in g}
+            assert named <= levels, claim
+
+
+def runs(accuracies: dict[str, list[float]]) -> list[study.Run]:
+    configs = {
+        c.labels["activation"]: c
+        for c in study.configurations({**GRID, "grid": {"activation": GRID["grid"]["activation"]}})
+    }
+    return [
+        study.Run(f"r{i}", configs[level], i, accuracy=acc)
+        for level, accs in accuracies.items()
+        for i, acc in enumerate(accs)
+    ]
+
+
+def test_welch_verdicts_supported_contradicted_tie_and_untestable():
+    claim = GRID["claims"][0]
+    assert (
+        study.judge(claim, runs({"relu": [0.90, 0.91, 0.905], "tanh": [0.80, 0.81, 0.805]}))["verdict"] == "supported"
+    )
+    assert (
+        study.judge(claim, runs({"relu": [0.80, 0.81, 0.805], "tanh": [0.90, 0.91, 0.905]}))["verdict"]
+        == "contradicted"
+    )
+    noisy = study.judge(claim, runs({"relu": [0.85, 0.90, 0.80], "tanh": [0.86, 0.81, 0.84]}))
+    assert noisy["verdict"] == "tie"
+    assert noisy["tests"][0]["p"] > 0.05
+    assert study.judge(claim, runs({"relu": [0.9], "tanh": [0.8]}))["verdict"] == "untestable"
+
+
+def test_welch_p_value_matches_a_hand_computed_case():
+    # a = (1, 2, 3), b = (4, 5, 6): t = -3 / sqrt(2/3) = -3.674, df = 4, two-sided p = 0.02131
+    assert study.welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])["p"] == pytest.approx(0.02131, abs=1e-4)
