@@ -19,6 +19,14 @@ from stages.dataset import FILE_SHA256
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every family, small enough to train in a second on the synthetic data.
+TINY = {
+    "mlp": {"hidden": [16, 8], "activations": []},
+    "dnn": {"hidden": [16, 8], "batch_norm": True},
+    "cnn": {"filters": [4, 8], "dense": 8, "batch_norm": True, "augment": True},
+    "alexnet": {"filters": [4, 4, 8], "dense": 8, "batch_norm": True, "dropout": 0.5},
+}
+
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 array in the IDX format."""
@@ -147,3 +155,16 @@ def write_params(directory: Path, **sections: dict) -> Path:
     path = directory / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, synthetic) -> Path:
+    """A project directory (the working directory) with preprocessed synthetic data and tiny families."""
+    from stages import preprocess
+    from stages.errors import run_stage
+
+    monkeypatch.chdir(tmp_path)
+    write_gz_dir(tmp_path / "data/raw", synthetic)
+    write_params(tmp_path, train={"epochs": 1, "batch_size": 32}, families=TINY)
+    assert run_stage(preprocess.main, []) == 0
+    return tmp_path

@@ -11,8 +11,7 @@ import pytest
 from stages import compare, evaluate, preprocess, train
 from stages.dataset import CLASS_NAMES
 from stages.errors import run_stage
-from tests.conftest import ROOT, synthetic_files, write_gz_dir, write_params
-from tests.test_training import TINY
+from tests.conftest import ROOT, TINY, synthetic_files, write_gz_dir, write_params
 
 EVALUATE = {"batch_size": 64, "latency_runs": 5, "mistakes": 6, "samples": 4}
 

@@ -9,20 +9,9 @@ import sys
 
 import pytest
 
-from stages import evaluate, preprocess, train
+from stages import evaluate, train
 from stages.errors import run_stage
-from tests.conftest import ROOT, write_gz_dir, write_params
-from tests.test_training import TINY
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch, synthetic):
-    """A project directory with preprocessed synthetic data and tiny families."""
-    monkeypatch.chdir(tmp_path)
-    write_gz_dir(tmp_path / "data/raw", synthetic)
-    write_params(tmp_path, train={"epochs": 1, "batch_size": 32}, families=TINY)
-    assert run_stage(preprocess.main, []) == 0
-    return tmp_path
+from tests.conftest import ROOT, TINY, write_params
 
 
 def files(project) -> set[str]:

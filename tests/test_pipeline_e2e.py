@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from stages.params import TRAIN
-from tests.conftest import ROOT, sha256s, synthetic_files, write_gz_dir
-from tests.test_training import TINY
+from tests.conftest import ROOT, TINY, sha256s, synthetic_files, write_gz_dir
 
 pytestmark = pytest.mark.e2e
 
