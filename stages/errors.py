@@ -39,6 +39,8 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     runs and no partial output is left either way.
     """
     signal.signal(signal.SIGTERM, _interrupt)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps that; Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.stdout.reconfigure(line_buffering=True)  # DVC pipes our output; show each epoch as it ends
     try:
         main(argv)

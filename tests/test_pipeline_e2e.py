@@ -195,7 +195,14 @@ def test_a_second_repro_while_one_runs_is_refused_and_ctrl_c_leaves_a_clean_work
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     first = subprocess.Popen(
-        ["dvc", "repro", "train@cnn"], cwd=repo, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+        ["dvc", "repro", "train@cnn"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # Like a terminal's foreground job, whatever started pytest: SIGINT not ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for line in first.stdout:  # the first holds DVC's lock while it trains
         if line.startswith("Epoch 2/"):
