@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class UserError(Exception):
@@ -38,9 +39,9 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     SIGTERM is turned into ``KeyboardInterrupt`` like Ctrl-C, so that the atomic writers' clean-up
     runs and no partial output is left either way.
     """
-    signal.signal(signal.SIGTERM, _interrupt)
-    # A shell starts background jobs with SIGINT ignored, and Python keeps that; Ctrl-C must still stop us.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGINT too: a shell starts background jobs with it ignored, and Python would keep that.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     sys.stdout.reconfigure(line_buffering=True)  # DVC pipes our output; show each epoch as it ends
     try:
         main(argv)
@@ -57,5 +58,39 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     return 0
 
 
+_deferring = False
+_pending = False
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    global _pending
+    if _deferring and not _pending:
+        _pending = True
+        return
+    _pending = False  # a second signal does not wait, and answers the first too
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold a signal until :func:`check_interrupt` is called, instead of raising at once.
+
+    Raised in the middle of TensorFlow's work, ``KeyboardInterrupt`` can corrupt its heap (about
+    one interrupt in fifteen aborted with ``free(): invalid next size``); training checks between
+    batches instead.
+    """
+    global _deferring, _pending
+    _deferring, _pending = True, False
+    try:
+        yield
+        check_interrupt()
+    finally:
+        _deferring = False
+
+
+def check_interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` if a signal arrived while interrupts were deferred."""
+    global _pending
+    if _pending:
+        _pending = False
+        raise KeyboardInterrupt

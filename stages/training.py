@@ -15,7 +15,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from stages.dataset import CLASS_NAMES
-from stages.errors import UserError
+from stages.errors import UserError, check_interrupt, deferred_interrupts
 
 AUGMENT_SHIFT = 2 / 28  # up to 2 pixels each way
 
@@ -109,6 +109,16 @@ class StopOnDivergence(keras.callbacks.Callback):
         self.epoch = epoch
 
 
+class StopOnSignal(keras.callbacks.Callback):
+    """Turn a held Ctrl-C or SIGTERM into ``KeyboardInterrupt`` between batches (see ``deferred_interrupts``)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        check_interrupt()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        check_interrupt()
+
+
 class TestCurve(keras.callbacks.Callback):
     """Log test loss and accuracy after every epoch (seed 001's third curve); never used to select."""
 
@@ -124,7 +134,7 @@ class TestCurve(keras.callbacks.Callback):
 
 def callbacks(cfg: dict[str, Any]) -> list[keras.callbacks.Callback]:
     """The callbacks the settings ask for, besides logging."""
-    out: list[keras.callbacks.Callback] = [StopOnDivergence()]
+    out: list[keras.callbacks.Callback] = [StopOnSignal(), StopOnDivergence()]
     if cfg["lr_schedule"] == "plateau":
         out.append(keras.callbacks.ReduceLROnPlateau(factor=cfg["lr_decay_factor"], patience=cfg["lr_decay_epochs"]))
     if cfg["early_stopping"]:
@@ -149,7 +159,7 @@ def train(
     val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
     test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
     compile_model(model, cfg, steps_per_epoch)
-    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
         start = time.perf_counter()
         history = model.fit(
             train_ds,
