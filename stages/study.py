@@ -207,7 +207,13 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             f"evaluate@{r.config.family}",
         )
     if any(r.name not in done for r in runs):
-        dvc("queue", "start", "--jobs", str(jobs))
+        # The workers it starts outlive it and would hold captured pipes open: no pipes, no waiting.
+        subprocess.Popen(
+            ["dvc", "queue", "start", "--jobs", str(jobs)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         names = {r.name for r in runs}
         with tqdm(total=len(runs), initial=len(done & names), unit="run", disable=None) as bar:
             while True:
