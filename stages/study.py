@@ -20,7 +20,7 @@ import math
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,6 @@ class Run:
     config: Config
     repeat: int
     accuracy: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
@@ -279,7 +278,7 @@ def welch(a: list[float], b: list[float]) -> dict[str, Any]:
     return {**result, "p": float(stats.ttest_ind(a, b, equal_var=False).pvalue)}
 
 
-def _pair_verdict(test: dict[str, Any], a: str, b: str) -> str:
+def _pair_verdict(test: dict[str, Any]) -> str:
     if test["p"] is None:
         return "untestable"
     if test["p"] >= ALPHA:
@@ -302,7 +301,7 @@ def judge(claim: dict[str, Any], runs: list[Run]) -> dict[str, Any]:
     tests = []
     for (a, a_levels), (b, b_levels) in itertools.pairwise(order):
         test = welch(accuracies(a_levels), accuracies(b_levels))
-        tests.append({"a": a, "b": b, **test, "verdict": _pair_verdict(test, a, b)})
+        tests.append({"a": a, "b": b, **test, "verdict": _pair_verdict(test)})
     verdicts = {t["verdict"] for t in tests}
     verdict = next(v for v in ("contradicted", "untestable", "tie", "supported") if v in verdicts)
     out = {"claim": claim["text"], "verdict": verdict, "tests": tests}
