@@ -222,7 +222,8 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
                 if not any(states.get(n) in {"Queued", "Running"} for n in names):
                     break
                 time.sleep(5)
-        failed = sorted(n for n in names if queue_states().get(n) == "Failed" and n not in finished_names())
+        states, finished_now = queue_states(), finished_names()  # once, not two dvc calls per run
+        failed = sorted(n for n in names if states.get(n) == "Failed" and n not in finished_now)
         if failed:
             raise StudyError(
                 f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
