@@ -228,6 +228,7 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             raise StudyError(
                 f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
             )
+    baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     write_json(
         OUT_DIR / f"{name}.run.json",
@@ -236,6 +237,7 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             "repeats": repeats,
             "jobs": jobs,
             "runs": len(runs),
+            "baseline": baseline,
             "wall_seconds": round(time.perf_counter() - start, 1),
         },
     )
@@ -364,7 +366,10 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
         f"Budget: {summary['budget']['described']}; {summary['budget']['repeats']} repeats (train.seed 0..).",
     ]
     if wall:
-        lines.append(f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers.")
+        lines.append(
+            f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers"
+            f" (code at commit {wall.get('baseline', 'unknown')})."
+        )
     lines += ["", "| configuration | test accuracy (mean ± std) | n |", "| --- | ---: | ---: |"]
     for row in summary["configurations"]:
         best = "**" if row["config"] == summary["best"] else ""
