@@ -189,6 +189,7 @@ def queue_states() -> dict[str, str]:
 
 def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: int) -> None:
     runs = planned_runs(name, study, budget, repeats)
+    baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     done = finished_names()
     pending = {n for n, state in queue_states().items() if state in {"Queued", "Running"}}
     todo = [r for r in runs if r.name not in done and r.name not in pending]
@@ -228,7 +229,6 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             raise StudyError(
                 f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
             )
-    baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     write_json(
         OUT_DIR / f"{name}.run.json",
