@@ -51,6 +51,8 @@ class Param:
             return "true or false"
         if self.pattern == SHA256:
             return "64 lowercase hex digits"
+        if self.pattern == DEVICE:
+            return "a list of device names such as /gpu:0 or /cpu:1"
         if self.kind is list:
             noun = {str: "strings", int: "integers"}[self.item]
             text = f"a list of at least {self.min_items} {noun}" if self.min_items else f"a list of {noun}"
@@ -109,6 +111,7 @@ def _check_scalar(kind: type, value: Any) -> Any:
 
 
 SHA256 = r"[0-9a-f]{64}"
+DEVICE = r"(/job:\w+(/replica:\d+)?(/task:\d+)?)?/(device:)?(cpu|gpu|CPU|GPU):\d+"
 
 SCHEMA: dict[str, Any] = {
     "download": {
@@ -155,11 +158,18 @@ INITIALIZERS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "l
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
 LOSSES = ("crossentropy", "kl_divergence", "label_smoothing")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 # Shared by every family; a family block may override any of these for itself only.
 TRAIN: dict[str, Param] = {
     "epochs": Param(10, "Passes over the training split (early stopping may end sooner).", kind=int, ge=1, le=1000),
-    "batch_size": Param(128, "Images per gradient step.", kind=int, ge=1, le=8192),
+    "batch_size": Param(
+        128,
+        "Images per gradient step on each replica; the global batch is this times the replicas.",
+        kind=int,
+        ge=1,
+        le=8192,
+    ),
     "optimizer": Param("adam", "sgd (with momentum and nesterov), adam, adamw, rmsprop or nadam.", choices=OPTIMIZERS),
     "learning_rate": Param(0.001, "Initial learning rate.", kind=float, gt=0, le=10),
     "momentum": Param(0.9, "Momentum of sgd and rmsprop.", kind=float, ge=0, lt=1),
@@ -197,6 +207,26 @@ TRAIN: dict[str, Param] = {
     ),
     "inter_op_threads": Param(2, "Ops run at once; changes speed.", kind=int, ge=1, le=256),
     "onednn": Param(True, "Use oneDNN kernels (faster on x86; different rounding).", kind=bool),
+    "distribute": Param(
+        "none",
+        "none: one device; mirrored: tf.distribute.MirroredStrategy over train.devices; multi_worker: "
+        "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG, where only the chief writes outputs.",
+        choices=DISTRIBUTE,
+    ),
+    "devices": Param(
+        [],
+        "Devices mirrored trains on; empty: every local GPU, or every logical CPU when there is none.",
+        kind=list,
+        item=str,
+        pattern=DEVICE,
+    ),
+    "cpu_devices": Param(
+        1,
+        "Split the CPU into this many logical devices (to try mirrored on a machine without GPUs).",
+        kind=int,
+        ge=1,
+        le=64,
+    ),
 }
 SCHEMA["train"] = TRAIN
 

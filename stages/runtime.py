@@ -17,6 +17,9 @@ def configure(cfg: dict[str, Any]) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    if cfg["cpu_devices"] > 1:  # before anything initialises the devices
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cfg["cpu_devices"])
     keras.backend.clear_session()  # fresh layer-name counters: same names, same saved bytes
     tf.config.threading.set_intra_op_parallelism_threads(cfg["intra_op_threads"])
     tf.config.threading.set_inter_op_parallelism_threads(cfg["inter_op_threads"])
@@ -26,6 +29,7 @@ def configure(cfg: dict[str, Any]) -> dict[str, Any]:
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "onednn": cfg["onednn"],
+        "cpu_devices": cfg["cpu_devices"],
         "op_determinism": True,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from stages import multi_worker
 from stages.dataset import CLASS_NAMES
 from stages.errors import UserError, check_interrupt, deferred_interrupts
 
@@ -25,14 +27,21 @@ class DivergedError(UserError):
 
 
 def dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, augment: bool, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    augment: bool,
+    seed: int,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched."""
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     # Batch first, so one-hot encoding and augmentation run once per batch, vectorised.
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment:
         shift = keras.layers.RandomTranslation(AUGMENT_SHIFT, AUGMENT_SHIFT, fill_mode="constant", seed=seed)
         flip = keras.layers.RandomFlip("horizontal", seed=seed + 1)
@@ -122,12 +131,14 @@ class StopOnSignal(keras.callbacks.Callback):
 class TestCurve(keras.callbacks.Callback):
     """Log test loss and accuracy after every epoch (seed 001's third curve); never used to select."""
 
-    def __init__(self, live: Live, data: tf.data.Dataset) -> None:
+    def __init__(
+        self, live: Live, data: tf.data.Dataset, evaluate: Callable[[tf.data.Dataset], tuple[float, float]]
+    ) -> None:
         super().__init__()
-        self.live, self.data = live, data
+        self.live, self.data, self.evaluate = live, data, evaluate
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        test_loss, test_acc = self.model.evaluate(self.data, verbose=0)
+        test_loss, test_acc = self.evaluate(self.data)
         self.live.log_metric("test/loss", test_loss)
         self.live.log_metric("test/accuracy", test_acc)
 
@@ -151,33 +162,51 @@ def train(
     cfg: dict[str, Any],
     splits: dict[str, tuple[np.ndarray, np.ndarray]],
     live_dir: Path,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, Any]:
-    """Compile and fit ``model`` on ``splits``; write per-epoch curves to ``live_dir``; return a summary."""
+    """Compile and fit ``model`` (built under ``strategy``, default: one device) on ``splits``; write
+    per-epoch curves to ``live_dir``; return a summary. ``train.batch_size`` is per replica."""
+    strategy = strategy or tf.distribute.get_strategy()
     x, y = splits["train"]
-    steps_per_epoch = math.ceil(len(x) / cfg["batch_size"])
-    train_ds = dataset(x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"])
+    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
+    # Every host must run the same number of steps: multi-worker training drops the last partial batch.
+    custom_loop = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    steps_per_epoch = len(x) // global_batch if custom_loop else math.ceil(len(x) / global_batch)
+    images_per_epoch = steps_per_epoch * global_batch if custom_loop else len(x)
+    train_ds = dataset(
+        x, y, global_batch, shuffle=True, augment=cfg["augment"], seed=cfg["seed"], drop_remainder=custom_loop
+    )
     val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
     test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
-    compile_model(model, cfg, steps_per_epoch)
+    with strategy.scope():
+        compile_model(model, cfg, steps_per_epoch)
+    steps = multi_worker.Steps(model, strategy, global_batch) if custom_loop else None
+    verbose = 1 if sys.stdout.isatty() else 2  # one line per epoch in logs
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
+        # TestCurve logs before DVCLiveCallback moves dvclive on to the next step.
+        evaluate = steps.evaluate if steps else lambda ds: model.evaluate(ds, verbose=0)
+        test_curve = [TestCurve(live, test_ds, evaluate)] if test_ds is not None else []
+        hooks = [*callbacks(cfg), *test_curve, DVCLiveCallback(live=live)]
         start = time.perf_counter()
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=cfg["epochs"],
-            # TestCurve logs before DVCLiveCallback moves dvclive on to the next step.
-            callbacks=[*callbacks(cfg), *([TestCurve(live, test_ds)] if test_ds else []), DVCLiveCallback(live=live)],
-            shuffle=False,  # the dataset shuffles itself, seeded
-            verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in logs
-        )
+        if steps:
+            history = multi_worker.fit(steps, train_ds, val_ds, cfg["epochs"], hooks, verbose)
+        else:
+            history = model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=cfg["epochs"],
+                callbacks=hooks,
+                shuffle=False,  # the dataset shuffles itself, seeded
+                verbose=verbose,
+            ).history
         seconds = time.perf_counter() - start
-    val_loss = history.history["val_loss"]
+    val_loss = history["val_loss"]
     epochs_run = len(val_loss)
     return {
         "params": model.count_params(),
         "epochs_run": epochs_run,
         "best_epoch": int(np.argmin(val_loss)) + 1,
         "train_seconds": round(seconds, 2),
-        "images_per_second": round(len(x) * epochs_run / seconds, 1),
+        "images_per_second": round(images_per_epoch * epochs_run / seconds, 1),
         "train_images": len(x),
     }

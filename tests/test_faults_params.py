@@ -41,7 +41,7 @@ def wrong_values(spec: Param) -> Iterator[tuple[str, Any]]:
     if spec.choices:
         yield "unknown choice", ["bogus"] if spec.kind is list else "bogus"
     if spec.pattern:
-        yield "pattern mismatch", "not-a-digest"
+        yield "pattern mismatch", ["not-a-device"] if spec.kind is list else "not-a-digest"
 
 
 CASES = [

@@ -42,8 +42,8 @@ def test_failure_mid_training_leaves_no_outputs(project, capsys, monkeypatch):
 
     real_train = training.train
 
-    def diverge_after_first_epoch(model, cfg, splits, live_dir):
-        real_train(model, {**cfg, "epochs": 1}, splits, live_dir)  # writes curves, like a real run
+    def diverge_after_first_epoch(model, cfg, splits, live_dir, strategy):
+        real_train(model, {**cfg, "epochs": 1}, splits, live_dir, strategy)  # writes curves, like a real run
         raise training.DivergedError("training diverged: loss is nan at epoch 2, batch 1")
 
     monkeypatch.setattr(training, "train", diverge_after_first_epoch)
