@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test lint data-source
+.PHONY: run install test lint data-source
 
 run: $(VENV)/.installed data-source
 	dvc repro
+
+# The environment alone, e.g. before `dvc pull` on a machine that shares a remote.
+install: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	ruff check .

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages import study
 from stages.params import TRAIN
 from tests.conftest import ROOT, TINY, sha256s, synthetic_files, write_gz_dir
 
@@ -283,3 +284,57 @@ def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
     assert (repo / "plots/studies/tiny-grid.png").stat().st_size > 0
     assert "| configuration | test accuracy (mean ± std) | n |" in (repo / "metrics/studies/tiny-grid.md").read_text()
     restore(repo)
+
+
+def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
+    """Two experiments run at once by two queue workers: distinct metrics, each what a plain run gives."""
+    sh(repo, "dvc", "repro")
+    names = {"q-8": "[8]", "q-12": "[12]"}
+    for name, hidden in names.items():
+        sh(repo, "dvc", "exp", "run", "--queue", "--name", name, "-S", f"families.mlp.hidden={hidden}", "evaluate@mlp")
+    sh(repo, "dvc", "queue", "start", "--jobs", "2")
+    sh(repo, "dvc", "queue", "logs", "q-12", "--follow")  # waits for the run; both started together
+    sh(repo, "dvc", "queue", "logs", "q-8", "--follow")
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    found: dict[str, dict] = {}
+    study._find_experiments(shown, found)
+    losses = {
+        name: found[name]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["test"]["loss"] for name in names
+    }
+    assert losses["q-8"] != losses["q-12"]
+
+    sh(repo, "dvc", "exp", "apply", "q-12")
+    queued = {p: (repo / p).read_bytes() for p in ("models/mlp.keras", "metrics/evaluate/mlp/metrics.json")}
+    sh(repo, "dvc", "repro", "--force", "--single-item", "train@mlp", "evaluate@mlp")  # the same params, here
+    assert {p: (repo / p).read_bytes() for p in queued} == queued
+    restore(repo)
+
+
+def test_a_local_remote_carries_data_models_and_run_cache_to_a_fresh_clone(repo, tmp_path):
+    sh(repo, "dvc", "repro")
+    sh(repo, "dvc", "remote", "add", "--default", "store", str(tmp_path / "remote"))
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "results and a remote")
+    # An experiment whose results live only in DVC's run cache.
+    tried = sh(repo, "dvc", "exp", "run", "-S", "families.mlp.hidden=[12,4]")
+    assert ran_trainings(tried) == {"mlp"}
+    sh(repo, "dvc", "push", "--run-cache")
+    restore(repo)
+    sh(repo, "dvc", "push")
+
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    pulled = sh(clone, "dvc", "pull", "--run-cache")
+    assert "failed" not in pulled.stdout + pulled.stderr
+    assert (clone / "models/mlp.keras").read_bytes() == (repo / "models/mlp.keras").read_bytes()
+    assert (clone / "data/processed/train.npz").exists()
+    again = sh(clone, "dvc", "repro")
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date." in again.stdout
+
+    # The same experiment in the clone: restored from the pulled run cache, not retrained. The run
+    # records came with `pull --run-cache`; `--pull` fetches the outputs they name when needed.
+    restored = sh(clone, "dvc", "exp", "run", "--pull", "-S", "families.mlp.hidden=[12,4]")
+    assert "Stage 'train@mlp' is cached - skipping run, checking out outputs" in restored.stdout
+    assert ran_trainings(restored) == set()
+    assert "Running stage 'evaluate@mlp'" not in restored.stdout
