@@ -351,10 +351,15 @@ def summarize(name: str, study: dict[str, Any], runs: list[Run], budget: Budget,
         "description": study.get("description", ""),
         "budget": {**budget.__dict__, "repeats": repeats, "described": budget.describe()},
         "configurations": rows,
+        "sampled": sorted(study["random"]["space"]) if "random" in study else [],
         "best": rows[0]["config"] if rows else None,
         "claims": [judge(claim, runs) for claim in study.get("claims", [])],
         "runs_found": len(runs),
     }
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
@@ -370,10 +375,20 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
             f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers"
             f" (code at commit {wall.get('baseline', 'unknown')})."
         )
-    lines += ["", "| configuration | test accuracy (mean ± std) | n |", "| --- | ---: | ---: |"]
+    sampled = summary["sampled"]  # a random search: show what each configuration drew
+    lines += [
+        "",
+        "| configuration |" + (" sampled settings |" if sampled else "") + " test accuracy (mean ± std) | n |",
+        "| --- |" + (" --- |" if sampled else "") + " ---: | ---: |",
+    ]
     for row in summary["configurations"]:
         best = "**" if row["config"] == summary["best"] else ""
-        lines.append(f"| {best}{row['config']}{best} | {row['mean']:.2%} ± {row['std']:.2%} | {row['n']} |")
+        drawn = ", ".join(f"{key} {_shown(row['settings'][key])}" for key in sampled)
+        lines.append(
+            f"| {best}{row['config']}{best} |"
+            + (f" {drawn} |" if sampled else "")
+            + f" {row['mean']:.2%} ± {row['std']:.2%} | {row['n']} |"
+        )
     if summary["claims"]:
         lines += [
             "",

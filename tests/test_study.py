@@ -133,3 +133,14 @@ def test_welch_verdicts_supported_contradicted_tie_and_untestable():
 def test_welch_p_value_matches_a_hand_computed_case():
     # a = (1, 2, 3), b = (4, 5, 6): t = -3 / sqrt(2/3) = -3.674, df = 4, two-sided p = 0.02131
     assert study.welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])["p"] == pytest.approx(0.02131, abs=1e-4)
+
+
+def test_a_random_search_report_shows_what_each_configuration_drew():
+    space = {"learning_rate": {"log_uniform": [0.0001, 0.01]}, "epochs": [5, 10]}
+    search = {"seed": "t", "description": "d", "family": "mlp", "random": {"samples": 2, "seed": 1, "space": space}}
+    configs = study.configurations(search)
+    found = [study.Run(f"r{i}", c, r, accuracy=0.8 + i / 10 + r / 100) for i, c in enumerate(configs) for r in (0, 1)]
+    text = study.markdown(study.summarize("s", search, found, study.Budget(), 2), None)
+    assert "| configuration | sampled settings | test accuracy (mean ± std) | n |" in text
+    best = configs[1].settings
+    assert f"| **config=02** | epochs {best['epochs']}, learning_rate {best['learning_rate']:.3g} | 90.50% ±" in text
