@@ -323,7 +323,7 @@ def judge(claim: dict[str, Any], runs: list[Run]) -> dict[str, Any]:
 VERDICT_TEXT = {
     "supported": "supported",
     "contradicted": "contradicted",
-    "tie": f"not shown: the difference is within run-to-run noise (p >= {ALPHA})",
+    "tie": f"not shown: p >= {ALPHA}, the difference may be run-to-run noise",
     "untestable": "untestable: fewer than 2 runs per side",
 }
 
