@@ -230,15 +230,19 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
                 f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
             )
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    record = OUT_DIR / f"{name}.run.json"
+    # A resumed or extended study (more repeats) adds to the time already spent at this budget.
+    earlier = json.loads(record.read_text()) if record.exists() else {}
+    spent = earlier.get("wall_seconds", 0.0) if earlier.get("budget") == budget.__dict__ else 0.0
     write_json(
-        OUT_DIR / f"{name}.run.json",
+        record,
         {
             "budget": budget.__dict__,
             "repeats": repeats,
             "jobs": jobs,
             "runs": len(runs),
             "baseline": baseline,
-            "wall_seconds": round(time.perf_counter() - start, 1),
+            "wall_seconds": round(spent + time.perf_counter() - start, 1),
         },
     )
 
