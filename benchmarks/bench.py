@@ -1,0 +1,246 @@
+"""Performance benchmark: every performance target, measured on this machine, with a verdict per row.
+
+    .venv/bin/python -m benchmarks.bench           # about 10 minutes on 2 cores
+    .venv/bin/python -m benchmarks.bench --full    # plus a from-scratch `dvc repro` in a clone
+
+Accuracy rows read the committed results of record (``metrics/compare/metrics.json``, written by
+a real ``dvc repro`` of the defaults). Training throughput, FLOP efficiency and the plain-Keras
+ratio are measured here, in one process, on the real preprocessed data. Run it with nothing else
+on the machine. Writes ``metrics/benchmark.json`` (git-tracked: ``dvc metrics diff`` shows
+performance changes) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from stages import runtime
+from stages.atomic import write_json
+from stages.params import FAMILIES, family_config, load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSED_DIR = ROOT / "data/processed"
+COMPARE = ROOT / "metrics/compare/metrics.json"
+OUT = ROOT / "metrics/benchmark.json"
+# The documented quick profile: the whole pipeline on a 6000-image subset, 2 epochs per family.
+QUICK_PROFILE = ["-S", "preprocess.train_limit=6000", "-S", "train.epochs=2", "-S", "evaluate.latency_runs=20"]
+
+
+def peak_gflops(n: int = 4096, repeats: int = 10) -> float:
+    """The machine's fp32 matmul rate: the denominator of FLOP efficiency."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal((n, n), seed=1), tf.random.normal((n, n), seed=2)
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    matmul().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        matmul().numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def training_flops_per_image(model: Any) -> float:
+    """Forward multiply-adds of conv and dense layers, x2 for FLOPs, x3 for forward plus backward."""
+    flops = 0.0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            flops += 2 * h * w * kh * kw * cin * cout
+        elif kind == "Dense":
+            cin, cout = layer.kernel.shape
+            flops += 2 * cin * cout
+    return 3 * flops
+
+
+def epoch_seconds(fit: Any, epochs: int) -> float:
+    """Median wall time of the epochs after the first (which traces the graph)."""
+    import keras
+
+    times: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            times.append(time.perf_counter() - self.start)
+
+    fit(Timer())
+    return float(np.median(times[1:epochs]))
+
+
+def throughput(family: str, images: int, epochs: int) -> dict[str, float]:
+    """Training images/s of the pipeline's input path and of plain ``fit`` on NumPy arrays."""
+    import keras
+
+    from stages import training, zoo
+    from stages.dataset import load_split
+
+    cfg = family_config(load_params(ROOT / "params.yaml"), family)
+    x, y = load_split(PROCESSED_DIR, "train")
+    x, y = x[:images], y[:images]
+    steps = math.ceil(len(x) / cfg["batch_size"])
+
+    def fresh() -> Any:
+        keras.utils.set_random_seed(cfg["seed"])
+        model = zoo.build(family, cfg)
+        training.compile_model(model, cfg, steps)
+        return model
+
+    ours_model = fresh()
+    ds = training.dataset(x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"])
+    ours = epoch_seconds(lambda t: ours_model.fit(ds, epochs=epochs, callbacks=[t], verbose=0), epochs)
+    plain_model = fresh()
+    onehot = keras.utils.to_categorical(y, 10)
+    plain = epoch_seconds(
+        lambda t: plain_model.fit(x, onehot, batch_size=cfg["batch_size"], epochs=epochs, callbacks=[t], verbose=0),
+        epochs,
+    )
+    return {
+        "ours_images_per_second": len(x) / ours,
+        "plain_images_per_second": len(x) / plain,
+        "ratio": plain / ours,
+        "training_flops_per_image": training_flops_per_image(ours_model),
+        "augment": cfg["augment"],
+    }
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"error: '{' '.join(cmd)}' failed in {cwd}: {(result.stderr or result.stdout)[-500:]}")
+    return seconds
+
+
+def clone(to: Path) -> Path:
+    """A fresh git clone of the committed project, with its own empty DVC cache."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(to)], check=True)
+    return to
+
+
+def row(what: str, target: str, value: float | None, shown: str, met: bool | None) -> dict[str, Any]:
+    verdict = "not measured" if met is None else ("met" if met else "NOT met")
+    return {"row": what, "target": target, "value": value, "shown": shown, "verdict": verdict}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="also time a from-scratch dvc repro in a clone")
+    parser.add_argument("--images", type=int, default=20000, help="training images per throughput epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput measurement (first skipped)")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    runtime.configure(load_params()["train"])
+    rows = []
+
+    record = json.loads(COMPARE.read_text())
+    accuracy = {f["family"]: f for f in record["families"]}
+    best = record["best"]
+    rows.append(
+        row(
+            "best family, test accuracy",
+            ">= 94.5%",
+            best["test_accuracy"],
+            f"{best['test_accuracy']:.2%} ({best['family']})",
+            best["test_accuracy"] >= 0.945,
+        )
+    )
+    mlp = accuracy["mlp"]["test_accuracy"]
+    rows.append(row("mlp test accuracy", ">= 90.0%", mlp, f"{mlp:.2%}", mlp >= 0.90))
+    alex = accuracy["alexnet"]
+    rows.append(
+        row(
+            "alexnet test accuracy in <= 10 epochs",
+            ">= 93.2%",
+            alex["test_accuracy"],
+            f"{alex['test_accuracy']:.2%} in {alex['epochs']} epochs",
+            alex["test_accuracy"] >= 0.932 and alex["epochs"] <= 10,
+        )
+    )
+
+    peak = peak_gflops()
+    speeds = {family: throughput(family, args.images, args.epochs) for family in FAMILIES}
+    for family, s in speeds.items():
+        rows.append(
+            row(
+                f"{family} training throughput vs plain fit",
+                ">= 1.0x",
+                s["ratio"],
+                f"{s['ratio']:.2f}x ({s['ours_images_per_second']:,.0f} vs {s['plain_images_per_second']:,.0f} img/s"
+                + (", ours augments" if s["augment"] else "")
+                + ")",
+                s["ratio"] >= 1.0,
+            )
+        )
+    cnn = speeds["cnn"]
+    efficiency = cnn["training_flops_per_image"] * cnn["ours_images_per_second"] / (peak * 1e9)
+    rows.append(
+        row(
+            "cnn training FLOP efficiency",
+            ">= 40%",
+            efficiency,
+            f"{efficiency:.0%} ({cnn['training_flops_per_image'] / 1e6:.0f} MFLOP/img, peak {peak:.0f} GFLOP/s)",
+            efficiency >= 0.40,
+        )
+    )
+
+    noop = timed(["dvc", "repro"], ROOT)
+    rows.append(row("no-op dvc repro", "<= 3 s", noop, f"{noop:.1f} s", noop <= 3))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "data/raw", work / "data/raw")
+        shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+        pre = timed(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.path.insert(0, sys.argv[1]); "
+                "from stages import preprocess, errors; sys.exit(errors.run_stage(preprocess.main, []))",
+                str(ROOT),
+            ],
+            work,
+        )
+        rows.append(row("preprocess stage", "<= 5 s", pre, f"{pre:.1f} s", pre <= 5))
+        quick = timed(["dvc", "exp", "run", *QUICK_PROFILE], clone(work / "quick"))
+        rows.append(row("quick profile, whole pipeline", "<= 3 min", quick, f"{quick / 60:.1f} min", quick <= 180))
+        full = timed(["dvc", "repro"], clone(work / "full")) if args.full else None
+        rows.append(
+            row(
+                "whole default dvc repro from scratch",
+                "<= 30 min",
+                full,
+                f"{full / 60:.1f} min" if full else "run with --full",
+                None if full is None else full <= 1800,
+            )
+        )
+
+    write_json(OUT, {"rows": rows, "peak_gflops": peak, "throughput": speeds, "quick_profile": QUICK_PROFILE})
+    print(
+        tabulate(
+            [[r["row"], r["target"], r["shown"], r["verdict"]] for r in rows],
+            headers=["what", "target", "measured", "verdict"],
+            tablefmt="github",
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
