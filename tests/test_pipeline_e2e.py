@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore"]
 
 
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def sh(repo: Path, *args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+    """Run a command in ``repo``; ``quiet``: discard its output instead of capturing it."""
     env = dict(
         os.environ,
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -34,7 +35,8 @@ def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
         GIT_COMMITTER_EMAIL="test@example.com",
         DVC_NO_ANALYTICS="1",
     )
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    pipes = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {"capture_output": True}
+    result = subprocess.run(args, cwd=repo, env=env, text=True, **pipes)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
@@ -292,9 +294,18 @@ def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
     names = {"q-8": "[8]", "q-12": "[12]"}
     for name, hidden in names.items():
         sh(repo, "dvc", "exp", "run", "--queue", "--name", name, "-S", f"families.mlp.hidden={hidden}", "evaluate@mlp")
-    sh(repo, "dvc", "queue", "start", "--jobs", "2")
-    sh(repo, "dvc", "queue", "logs", "q-12", "--follow")  # waits for the run; both started together
-    sh(repo, "dvc", "queue", "logs", "q-8", "--follow")
+    # The workers outlive `queue start` and would hold captured pipes open (as in stages/study.py).
+    sh(repo, "dvc", "queue", "start", "--jobs", "2", quiet=True)
+    deadline = time.monotonic() + 600
+    while True:
+        status = sh(repo, "dvc", "queue", "status").stdout
+        states = {row[1]: row[-1] for row in map(str.split, status.splitlines()[1:]) if len(row) >= 3}
+        if all(states.get(name) in {"Success", "Failed"} for name in names):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    sh(repo, "dvc", "queue", "stop")
+    assert [states[name] for name in names] == ["Success", "Success"]
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     found: dict[str, dict] = {}
     study._find_experiments(shown, found)
