@@ -313,14 +313,18 @@ def judge(claim: dict[str, Any], runs: list[Run]) -> dict[str, Any]:
     verdict = next(v for v in ("contradicted", "untestable", "tie", "supported") if v in verdicts)
     out = {"claim": claim["text"], "verdict": verdict, "tests": tests}
     if "versus" in claim:  # is this factor's effect larger than the largest gap between the other's levels?
-        level_means = {}
+        by_level: dict[str, list[float]] = {}
         for r in runs:
-            level_means.setdefault(r.config.labels[claim["versus"]], []).append(r.accuracy)
-        gap = max(np.mean(v) for v in level_means.values()) - min(np.mean(v) for v in level_means.values())
+            by_level.setdefault(r.config.labels[claim["versus"]], []).append(r.accuracy)
+        best, worst = max(by_level.values(), key=np.mean), min(by_level.values(), key=np.mean)
+        gap = float(np.mean(best) - np.mean(worst))
         effect = tests[0]["mean_a"] - tests[0]["mean_b"]
-        out.update(effect=float(effect), versus=claim["versus"], versus_gap=float(gap))
+        gap_test = welch(best, worst)
+        out.update(effect=float(effect), versus=claim["versus"], versus_gap=gap, versus_p=gap_test["p"])
         if verdict == "supported" and effect <= gap:
             out["verdict"] = "contradicted"
+        elif verdict == "tie" and _pair_verdict(gap_test) == "supported" and gap > abs(effect):
+            out["verdict"] = "contradicted"  # no effect shown here, a real one there
     return out
 
 
@@ -408,6 +412,7 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
             if "effect" in c:
                 evidence += (
                     f"; effect {c['effect']:+.2%}, largest gap between {c['versus']} levels {c['versus_gap']:.2%}"
+                    + (f" (p = {c['versus_p']:.3g})" if c.get("versus_p") is not None else "")
                 )
             lines.append(f"| {c['claim']} | {VERDICT_TEXT[c['verdict']]} | {evidence} |")
     return "\n".join(lines) + "\n"

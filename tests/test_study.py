@@ -144,3 +144,29 @@ def test_a_random_search_report_shows_what_each_configuration_drew():
     assert "| configuration | sampled settings | test accuracy (mean ± std) | n |" in text
     best = configs[1].settings
     assert f"| **config=02** | epochs {best['epochs']}, learning_rate {best['learning_rate']:.3g} | 90.50% ±" in text
+
+
+def test_a_which_matters_more_claim_weighs_both_factors():
+    grid = {**GRID, "grid": {"activation": GRID["grid"]["activation"], "width": GRID["grid"]["width"]}}
+    claim = {"text": "width matters more", "factor": "width", "versus": "activation",
+             "groups": {"wide": ["wide"], "narrow": ["narrow"]}}  # fmt: skip
+
+    def judged(acc: dict[tuple[str, str], list[float]]) -> dict:
+        configs = {(c.labels["activation"], c.labels["width"]): c for c in study.configurations(grid)}
+        found = [study.Run(f"r{i}", configs[k], i, accuracy=a) for k, accs in acc.items() for i, a in enumerate(accs)]
+        return study.judge(claim, found)
+
+    noise = [0.0, 0.004, -0.004]
+    # Width does nothing, activation moves accuracy by 10 points: contradicted, not merely "not shown".
+    flat_width = {(act, w): [base + n for n in noise] for act, base in (("relu", 0.9), ("tanh", 0.8))
+                  for w in ("wide", "narrow")}  # fmt: skip
+    assert judged(flat_width)["verdict"] == "contradicted"
+    # Width moves it by 10 points, activation by 1: supported.
+    wide_wins = {(act, w): [0.8 + (0.1 if w == "wide" else 0) + (0.01 if act == "relu" else 0) + n for n in noise]
+                 for act in ("relu", "tanh") for w in ("wide", "narrow")}  # fmt: skip
+    assert judged(wide_wins)["verdict"] == "supported"
+    # Neither factor shows anything: not shown.
+    assert (
+        judged({(a, w): [0.85 + n for n in noise] for a in ("relu", "tanh") for w in ("wide", "narrow")})["verdict"]
+        == "tie"
+    )
