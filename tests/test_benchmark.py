@@ -1,0 +1,20 @@
+"""The benchmark's arithmetic (its timings are measured by running it, never in a test)."""
+
+import keras
+
+from benchmarks.bench import row, training_flops_per_image
+
+
+def test_training_flops_count_conv_and_dense_multiply_adds_three_times():
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.MaxPooling2D()(x)
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+    forward = 2 * 28 * 28 * 3 * 3 * 1 * 4 + 2 * (14 * 14 * 4) * 10
+    assert training_flops_per_image(keras.Model(inputs, outputs)) == 3 * forward
+
+
+def test_a_row_without_a_measurement_is_not_a_verdict():
+    assert row("x", "<= 3 s", None, "run with --full", None)["verdict"] == "not measured"
+    assert row("x", "<= 3 s", 4.0, "4.0 s", False)["verdict"] == "NOT met"
+    assert row("x", "<= 3 s", 1.0, "1.0 s", True)["verdict"] == "met"
