@@ -21,7 +21,8 @@ from tests.conftest import ROOT, TINY, sha256s, synthetic_files, write_gz_dir
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore"]
+# What the pipeline needs from the committed project; dvc.yaml declares the benchmark's metrics file.
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", "metrics/benchmark.json"]
 
 
 def sh(repo: Path, *args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
@@ -51,6 +52,7 @@ def repo(tmp_path_factory) -> Path:
         if src.is_dir():
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, repo / name)
     files = synthetic_files()
     mirror = write_gz_dir(tmp_path_factory.mktemp("mirror"), files)
