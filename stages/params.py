@@ -234,7 +234,7 @@ _HIDDEN = "Units of each hidden dense layer, input to output."
 FAMILIES: dict[str, Family] = {
     "mlp": Family(
         own={
-            "hidden": Param([256, 128], _HIDDEN, kind=list, item=int, min_items=1, ge=1),
+            "hidden": Param([1024, 512], _HIDDEN, kind=list, item=int, min_items=1, ge=1),
             "activations": Param(
                 [],
                 "Activation per hidden layer, overriding train.activation (seed 003: [relu, sigmoid]); "
@@ -244,7 +244,7 @@ FAMILIES: dict[str, Family] = {
                 choices=ACTIVATIONS,
             ),
         },
-        overrides={},
+        overrides={"epochs": 30, "batch_size": 256, "dropout": 0.3, "lr_schedule": "cosine"},
         help="Fully connected net, dropout after the last hidden layer (seeds 000, 002, 003).",
     ),
     "dnn": Family(
@@ -264,7 +264,13 @@ FAMILIES: dict[str, Family] = {
             ),
             "dense": Param(256, "Units of the dense layer after the conv blocks.", kind=int, ge=1),
         },
-        overrides={"batch_norm": True, "augment": True, "lr_schedule": "cosine"},
+        overrides={
+            "epochs": 20,
+            "batch_norm": True,
+            "augment": True,
+            "lr_schedule": "cosine",
+            "loss_function": "label_smoothing",
+        },
         help="VGG-style conv net with batch norm, dropout and augmentation (seed 004); the strong model.",
     ),
     "alexnet": Family(
