@@ -1,8 +1,11 @@
 """The benchmark's arithmetic (its timings are measured by running it, never in a test)."""
 
 import keras
+import yaml
 
-from benchmarks.bench import row, training_flops_per_image
+from benchmarks.bench import QUICK_PROFILE, row, training_flops_per_image
+from stages.params import FAMILIES, family_config, load_params, validate
+from tests.conftest import ROOT
 
 
 def test_training_flops_count_conv_and_dense_multiply_adds_three_times():
@@ -18,3 +21,17 @@ def test_a_row_without_a_measurement_is_not_a_verdict():
     assert row("x", "<= 3 s", None, "run with --full", None)["verdict"] == "not measured"
     assert row("x", "<= 3 s", 4.0, "4.0 s", False)["verdict"] == "NOT met"
     assert row("x", "<= 3 s", 1.0, "1.0 s", True)["verdict"] == "met"
+
+
+def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_shows_it():
+    params = load_params(ROOT / "params.yaml")
+    for key, value in (arg.split("=") for arg in QUICK_PROFILE if arg != "-S"):
+        *path, leaf = key.split(".")
+        node = params
+        for part in path:
+            node = node[part]
+        assert leaf in node, f"-S {key}: params.yaml lacks the key, so dvc would refuse it"
+        node[leaf] = yaml.safe_load(value)
+    params = validate(params)
+    assert {family: family_config(params, family)["epochs"] for family in FAMILIES} == dict.fromkeys(FAMILIES, 2)
+    assert "dvc exp run " + " ".join(QUICK_PROFILE) in (ROOT / "README.md").read_text()
