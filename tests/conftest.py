@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from stages.dataset import FILE_SHA256
 
@@ -26,6 +27,18 @@ TINY = {
     "cnn": {"filters": [4, 8], "dense": 8, "batch_norm": True, "augment": True},
     "alexnet": {"filters": [4, 4, 8], "dense": 8, "batch_norm": True, "dropout": 0.5},
 }
+
+
+def set_override(params: dict, key: str, value: str) -> bool:
+    """Apply ``dvc exp run -S key=value`` to parsed params; return whether the key was already there
+    (DVC refuses a plain ``-S`` for a key params.yaml lacks; ``++`` adds it)."""
+    *path, leaf = key.split(".")
+    node = params
+    for part in path:
+        node = node[part]
+    existed = leaf in node
+    node[leaf] = yaml.safe_load(value)
+    return existed
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -1,11 +1,10 @@
 """The benchmark's arithmetic (its timings are measured by running it, never in a test)."""
 
 import keras
-import yaml
 
 from benchmarks.bench import QUICK_PROFILE, row, training_flops_per_image
 from stages.params import FAMILIES, family_config, load_params, validate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, set_override
 
 
 def test_training_flops_count_conv_and_dense_multiply_adds_three_times():
@@ -26,12 +25,7 @@ def test_a_row_without_a_measurement_is_not_a_verdict():
 def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_shows_it():
     params = load_params(ROOT / "params.yaml")
     for key, value in (arg.split("=") for arg in QUICK_PROFILE if arg != "-S"):
-        *path, leaf = key.split(".")
-        node = params
-        for part in path:
-            node = node[part]
-        assert leaf in node, f"-S {key}: params.yaml lacks the key, so dvc would refuse it"
-        node[leaf] = yaml.safe_load(value)
+        assert set_override(params, key, value), f"-S {key}: params.yaml lacks the key, so dvc would refuse it"
     params = validate(params)
     assert {family: family_config(params, family)["epochs"] for family in FAMILIES} == dict.fromkeys(FAMILIES, 2)
     assert "dvc exp run " + " ".join(QUICK_PROFILE) in (ROOT / "README.md").read_text()

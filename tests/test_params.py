@@ -5,7 +5,7 @@ import yaml
 
 from stages.errors import ParamsError, run_stage
 from stages.params import SCHEMA, Family, Param, defaults, family_config, load_params, reference_markdown, validate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, set_override
 
 
 def error(raw) -> str:
@@ -123,13 +123,8 @@ def test_readme_overrides_are_valid_and_plain_ones_name_existing_keys():
     assert len(overrides) > 15
     for plus, key, value in overrides:
         params = defaults()
-        *path, leaf = key.split(".")
-        node = params
-        for part in path:
-            node = node[part]
-        # DVC refuses a plain -S for a key params.yaml lacks; '++' adds it.
-        assert plus or leaf in node, f"README: -S {key} needs '++' (the key is not in params.yaml)"
-        node[leaf] = yaml.safe_load(value)
+        existed = set_override(params, key, value)
+        assert plus or existed, f"README: -S {key} needs '++' (the key is not in params.yaml)"
         if key == "preprocess.val_fraction" and value == "2":  # the README's example of an error
             assert "preprocess.val_fraction = 2 is not allowed" in error(params)
         else:
