@@ -20,6 +20,10 @@ from stages.dataset import CLASS_NAMES
 from stages.errors import UserError, check_interrupt, deferred_interrupts
 
 AUGMENT_SHIFT = 2 / 28  # up to 2 pixels each way
+# Train steps per call into the graph. Measured on the real data: the mlp and dnn train 13% faster
+# with 32 than with 1 (one Python round trip and callback sync per step), the conv nets the same,
+# and every family's weights are bit-identical. Batch callbacks then see every 32nd step.
+STEPS_PER_EXECUTION = 32
 
 
 class DivergedError(UserError):
@@ -90,6 +94,7 @@ def compile_model(model: keras.Model, cfg: dict[str, Any], steps_per_epoch: int)
         loss=loss(cfg),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=False,  # XLA is 4-10x slower on this kind of CPU
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
 
 
@@ -109,8 +114,10 @@ class StopOnDivergence(keras.callbacks.Callback):
         value = float(value)
         if not math.isfinite(value) or value > LOSS_CEILING:
             what = f"{value:.3g}" + ("" if not math.isfinite(value) else f" (above {LOSS_CEILING:g})")
+            # Keras numbers the end of the last execution as if it were full; an epoch may be shorter.
+            step = min(batch + 1, self.params.get("steps") or batch + 1)
             raise DivergedError(
-                f"training diverged: loss is {what} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                f"training diverged: loss is {what} at epoch {self.epoch + 1}, batch {step}; "
                 "lower train.learning_rate or pick another train.optimizer"
             )
 

@@ -207,7 +207,21 @@ def test_test_curve_logs_test_metrics_per_epoch(splits, tmp_path):
 def test_non_finite_loss_stops_with_a_clear_error(splits, tmp_path):
     x, y = splits["train"]
     poisoned = dict(splits, train=(np.full_like(x, 1e38), y))  # overflows to inf in the first layer
+    # Checked once per execution of STEPS_PER_EXECUTION steps, so at the end of this 5-step epoch.
     with pytest.raises(
-        training.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 1; lower train\.learning_rate"
+        training.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 5; lower train\.learning_rate"
     ):
         fit("mlp", config(), poisoned, tmp_path)
+
+
+def test_several_steps_per_execution_give_the_same_weights_as_one(splits, tmp_path, monkeypatch):
+    # The speed-up of STEPS_PER_EXECUTION must not change the results of record.
+    cfg = config(epochs=2, batch_size=8, batch_norm=True)  # 20 steps per epoch: 2 executions of 16 and a rest
+    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 16)
+    chunked, _ = fit("mlp", cfg, splits, tmp_path / "chunked")
+    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
+    stepwise, _ = fit("mlp", cfg, splits, tmp_path / "stepwise")
+    assert chunked.steps_per_execution == 16
+    assert stepwise.steps_per_execution == 1
+    for a, b in zip(chunked.get_weights(), stepwise.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
