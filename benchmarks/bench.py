@@ -76,8 +76,8 @@ def training_flops_per_image(model: Any) -> float:
     return 3 * flops
 
 
-def epoch_seconds(fit: Any, epochs: int) -> float:
-    """Median wall time of the epochs after the first (which traces the graph)."""
+def epoch_seconds(fit: Any) -> float:
+    """Wall time of the one epoch ``fit`` runs, from the epoch's first batch to its end (not fit's set-up)."""
     import keras
 
     times: list[float] = []
@@ -90,11 +90,26 @@ def epoch_seconds(fit: Any, epochs: int) -> float:
             times.append(time.perf_counter() - self.start)
 
     fit(Timer())
-    return float(np.median(times[1:epochs]))
+    return times[0]
 
 
-def throughput(family: str, images: int, epochs: int) -> dict[str, float]:
-    """Training images/s of the pipeline's input path and of plain ``fit`` on NumPy arrays."""
+def side_by_side(runs: dict[str, Any], rounds: int) -> dict[str, float]:
+    """Median epoch seconds of each run, timed in alternating order over ``rounds`` rounds.
+
+    A first, untimed round traces the graphs and fills caches. Alternating who goes first cancels
+    the drift of a machine warming up, which decided the ratio of one-second epochs run once each.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds + 1):
+        for name in list(runs)[:: 1 if r % 2 else -1]:
+            elapsed = epoch_seconds(runs[name])
+            if r:
+                seconds[name].append(elapsed)
+    return {name: float(np.median(times)) for name, times in seconds.items()}
+
+
+def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
+    """Training images/s of the pipeline's input path and callbacks, and of plain ``fit`` on NumPy arrays."""
     import keras
 
     from stages import training, zoo
@@ -102,28 +117,35 @@ def throughput(family: str, images: int, epochs: int) -> dict[str, float]:
 
     cfg = family_config(load_params(ROOT / "params.yaml"), family)
     x, y = load_split(PROCESSED_DIR, "train")
-    x, y = x[:images], y[:images]
+    x, y = (x[:images], y[:images]) if images else (x, y)
     steps = math.ceil(len(x) / cfg["batch_size"])
 
-    def fresh() -> Any:
+    def fresh(steps_per_execution: int) -> Any:
         keras.utils.set_random_seed(cfg["seed"])
         model = zoo.build(family, cfg)
-        training.compile_model(model, cfg, steps)
+        training.compile_model(model, cfg, steps, steps_per_execution)
         return model
 
-    ours_model = fresh()
-    ds = training.dataset(x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"])
-    ours = epoch_seconds(lambda t: ours_model.fit(ds, epochs=epochs, callbacks=[t], verbose=0), epochs)
-    plain_model = fresh()
+    # Plain is what the seeds do: Keras' default of one step per execution, no callbacks, arrays into fit.
+    ours_model, plain_model = fresh(training.STEPS_PER_EXECUTION), fresh(1)
+    ds = training.dataset(
+        x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"], max_shift=cfg["augment_shift"]
+    )
+    hooks = training.callbacks(cfg)
     onehot = keras.utils.to_categorical(y, 10)
-    plain = epoch_seconds(
-        lambda t: plain_model.fit(x, onehot, batch_size=cfg["batch_size"], epochs=epochs, callbacks=[t], verbose=0),
-        epochs,
+    seconds = side_by_side(
+        {
+            "ours": lambda t: ours_model.fit(ds, epochs=1, callbacks=[*hooks, t], shuffle=False, verbose=0),
+            "plain": lambda t: plain_model.fit(
+                x, onehot, batch_size=cfg["batch_size"], epochs=1, callbacks=[t], verbose=0
+            ),
+        },
+        rounds,
     )
     return {
-        "ours_images_per_second": len(x) / ours,
-        "plain_images_per_second": len(x) / plain,
-        "ratio": plain / ours,
+        "ours_images_per_second": len(x) / seconds["ours"],
+        "plain_images_per_second": len(x) / seconds["plain"],
+        "ratio": seconds["plain"] / seconds["ours"],
         "training_flops_per_image": training_flops_per_image(ours_model),
         "augment": cfg["augment"],
     }
@@ -153,8 +175,8 @@ def row(what: str, target: str, value: float | None, shown: str, met: bool | Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also time a from-scratch dvc repro in a clone")
-    parser.add_argument("--images", type=int, default=20000, help="training images per throughput epoch")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput measurement (first skipped)")
+    parser.add_argument("--images", type=int, default=0, help="training images per throughput epoch; 0: all")
+    parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each side, alternating")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     runtime.configure(load_params()["train"])
@@ -186,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     peak = peak_gflops()
-    speeds = {family: throughput(family, args.images, args.epochs) for family in FAMILIES}
+    speeds = {family: throughput(family, args.images, args.rounds) for family in FAMILIES}
     for family, s in speeds.items():
         rows.append(
             row(

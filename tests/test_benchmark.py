@@ -2,7 +2,8 @@
 
 import keras
 
-from benchmarks.bench import QUICK_PROFILE, row, training_flops_per_image
+from benchmarks import bench
+from benchmarks.bench import QUICK_PROFILE, row, side_by_side, training_flops_per_image
 from stages.params import FAMILIES, family_config, load_params, validate
 from tests.conftest import ROOT, set_override
 
@@ -29,3 +30,20 @@ def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_sho
     params = validate(params)
     assert {family: family_config(params, family)["epochs"] for family in FAMILIES} == dict.fromkeys(FAMILIES, 2)
     assert "dvc exp run " + " ".join(QUICK_PROFILE) in (ROOT / "README.md").read_text()
+
+
+def test_side_by_side_alternates_who_goes_first_and_drops_the_tracing_round(monkeypatch):
+    # Each fake run returns its next epoch's seconds; the first of each traces and is not timed.
+    monkeypatch.setattr(bench, "epoch_seconds", lambda fit: fit())
+    order: list[str] = []
+
+    def run(name: str, seconds: list[float]):
+        def fit() -> float:
+            order.append(name)
+            return seconds.pop(0)
+
+        return fit
+
+    medians = side_by_side({"ours": run("ours", [100, 1, 2, 9]), "plain": run("plain", [100, 4, 3, 5])}, rounds=3)
+    assert order == ["plain", "ours", "ours", "plain", "plain", "ours", "ours", "plain"]
+    assert medians == {"ours": 2.0, "plain": 4.0}
