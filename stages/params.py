@@ -197,7 +197,16 @@ TRAIN: dict[str, Param] = {
     "l2": Param(0.0, "L2 penalty on hidden-layer kernels.", kind=float, ge=0, lt=1),
     "dropout": Param(0.2, "Dropout rate (where a family places dropout).", kind=float, ge=0, lt=1),
     "batch_norm": Param(False, "Batch normalisation before each hidden activation.", kind=bool),
-    "augment": Param(False, "Random shifts (up to 2 px) and horizontal flips of training images.", kind=bool),
+    "augment": Param(
+        False, "Random shifts (up to augment_shift px) and horizontal flips of training images.", kind=bool
+    ),
+    "augment_shift": Param(
+        2,
+        "With augment: the largest random shift, in pixels each way; 0: horizontal flips only.",
+        kind=int,
+        ge=0,
+        le=14,
+    ),
     "early_stopping": Param(0, "Stop after this many epochs without a better val loss (0: never).", kind=int, ge=0),
     "restore_best_weights": Param(True, "With early stopping, keep the weights of the best epoch.", kind=bool),
     "test_curve": Param(False, "Also record test loss and accuracy after every epoch (as seed 001 plots).", kind=bool),
@@ -285,7 +294,15 @@ FAMILIES: dict[str, Family] = {
             ),
             "dense": Param(512, "Units of each of the two dense layers.", kind=int, ge=1),
         },
-        overrides={"batch_norm": True, "dropout": 0.5, "lr_schedule": "cosine", "loss_function": "label_smoothing"},
+        overrides={
+            "batch_size": 64,
+            "batch_norm": True,
+            "dropout": 0.5,
+            "augment": True,
+            "augment_shift": 0,
+            "lr_schedule": "cosine",
+            "loss_function": "label_smoothing",
+        },
         help="AlexNet-style net for 28x28 inputs (seed 001: 93.14% in 10 epochs).",
     ),
 }

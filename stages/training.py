@@ -16,10 +16,9 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from stages import multi_worker
-from stages.dataset import CLASS_NAMES
+from stages.dataset import CLASS_NAMES, IMAGE_SHAPE
 from stages.errors import UserError, check_interrupt, deferred_interrupts
 
-AUGMENT_SHIFT = 2 / 28  # up to 2 pixels each way
 # Train steps per call into the graph. Measured on the real data: the mlp and dnn train 13% faster
 # with 32 than with 1 (one Python round trip and callback sync per step), the conv nets the same,
 # and every family's weights are bit-identical. Batch callbacks then see every 32nd step.
@@ -38,18 +37,26 @@ def dataset(
     shuffle: bool,
     augment: bool,
     seed: int,
+    max_shift: int = 2,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched."""
+    """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched.
+
+    Augmentation shifts each image by up to ``max_shift`` pixels each way (none if 0), then flips
+    it horizontally or not, at random.
+    """
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     # Batch first, so one-hot encoding and augmentation run once per batch, vectorised.
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment and max_shift:
+        factor = max_shift / IMAGE_SHAPE[0]
+        shift = keras.layers.RandomTranslation(factor, factor, fill_mode="constant", seed=seed)
+        ds = ds.map(lambda im, lab: (shift(im, training=True), lab))
     if augment:
-        shift = keras.layers.RandomTranslation(AUGMENT_SHIFT, AUGMENT_SHIFT, fill_mode="constant", seed=seed)
         flip = keras.layers.RandomFlip("horizontal", seed=seed + 1)
-        ds = ds.map(lambda im, lab: (flip(shift(im, training=True), training=True), lab))
+        ds = ds.map(lambda im, lab: (flip(im, training=True), lab))
     ds = ds.map(lambda im, lab: (im, tf.one_hot(tf.cast(lab, tf.int32), len(CLASS_NAMES))))
     # tf.data's autotuner thread was measured here blocking iterator teardown for ~30 s per epoch
     # (a third of the cnn's training time); with it off, throughput is the same and steady.
@@ -88,13 +95,16 @@ def loss(cfg: dict[str, Any]) -> keras.losses.Loss:
     return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
 
 
-def compile_model(model: keras.Model, cfg: dict[str, Any], steps_per_epoch: int) -> None:
+def compile_model(
+    model: keras.Model, cfg: dict[str, Any], steps_per_epoch: int, steps_per_execution: int | None = None
+) -> None:
+    """Compile with the settings' optimizer and loss; ``steps_per_execution`` defaults to ``STEPS_PER_EXECUTION``."""
     model.compile(
         optimizer=optimizer(cfg, steps_per_epoch),
         loss=loss(cfg),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=False,  # XLA is 4-10x slower on this kind of CPU
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=steps_per_execution or STEPS_PER_EXECUTION,
     )
 
 
@@ -181,12 +191,22 @@ def train(
     steps_per_epoch = len(x) // global_batch if custom_loop else math.ceil(len(x) / global_batch)
     images_per_epoch = steps_per_epoch * global_batch if custom_loop else len(x)
     train_ds = dataset(
-        x, y, global_batch, shuffle=True, augment=cfg["augment"], seed=cfg["seed"], drop_remainder=custom_loop
+        x,
+        y,
+        global_batch,
+        shuffle=True,
+        augment=cfg["augment"],
+        seed=cfg["seed"],
+        max_shift=cfg["augment_shift"],
+        drop_remainder=custom_loop,
     )
     val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
     test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
+    # Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value for placeholder
+    # tensor"), and the multi-worker loop is our own: one step per execution there.
+    distributed = custom_loop or isinstance(strategy, tf.distribute.MirroredStrategy)
     with strategy.scope():
-        compile_model(model, cfg, steps_per_epoch)
+        compile_model(model, cfg, steps_per_epoch, 1 if distributed else None)
     steps = multi_worker.Steps(model, strategy, global_batch) if custom_loop else None
     verbose = 1 if sys.stdout.isatty() else 2  # one line per epoch in logs
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():

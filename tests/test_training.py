@@ -189,6 +189,15 @@ def test_augmentation_changes_training_batches_only(splits):
     assert not np.array_equal(plain, augmented)
 
 
+def test_augmentation_without_shift_only_mirrors_images(splits):
+    x, y = splits["train"]
+    batch = next(iter(training.dataset(x, y, 64, shuffle=False, augment=True, seed=0, max_shift=0)))[0].numpy()
+    mirrored = [not np.array_equal(image, original) for image, original in zip(batch, x[:64], strict=True)]
+    for image, original, flipped in zip(batch, x[:64], mirrored, strict=True):
+        np.testing.assert_array_equal(image, original[:, ::-1] if flipped else original)
+    assert 0 < sum(mirrored) < 64
+
+
 def test_early_stopping_stops_and_reports_best_epoch(splits, tmp_path):
     # Patience 1 with a learning rate high enough for the val loss to bounce (but not to blow up)
     # stops well before 30 epochs.
