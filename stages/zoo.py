@@ -15,7 +15,6 @@ from keras import layers
 
 from stages.dataset import CLASS_NAMES, IMAGE_SHAPE
 from stages.errors import ParamsError
-from stages.layers import FusedBatchNormalization
 from stages.params import PARAMS_FILE
 
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)
@@ -28,7 +27,7 @@ def _regularizer(cfg: dict[str, Any]) -> keras.regularizers.Regularizer | None:
 def _activate(x: Any, cfg: dict[str, Any]) -> Any:
     """Batch norm (if on) then the activation: the order of the BN paper and of seeds 001 and 004."""
     if cfg["batch_norm"]:
-        x = FusedBatchNormalization()(x)
+        x = layers.BatchNormalization()(x)
     return layers.Activation(cfg["activation"])(x)
 
 
