@@ -12,6 +12,7 @@ import keras
 
 from stages.atomic import atomic_path
 from stages.errors import DataError, one_line
+from stages.layers import FusedBatchNormalization
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -55,6 +56,11 @@ def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
 def load_model(path: Path) -> keras.Model:
     """Load a ``.keras`` file without running any code it carries (``safe_mode``)."""
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        return keras.saving.load_model(
+            path,
+            custom_objects={"FusedBatchNormalization": FusedBatchNormalization},
+            safe_mode=True,
+            compile=False,
+        )
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
         raise DataError(f"{path} is not a loadable Keras model ({type(err).__name__}: {one_line(err)})") from None

@@ -15,6 +15,7 @@ from keras import layers
 
 from stages.dataset import CLASS_NAMES, IMAGE_SHAPE
 from stages.errors import ParamsError
+from stages.layers import FusedBatchNormalization
 from stages.params import PARAMS_FILE
 
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)
@@ -27,7 +28,7 @@ def _regularizer(cfg: dict[str, Any]) -> keras.regularizers.Regularizer | None:
 def _activate(x: Any, cfg: dict[str, Any]) -> Any:
     """Batch norm (if on) then the activation: the order of the BN paper and of seeds 001 and 004."""
     if cfg["batch_norm"]:
-        x = layers.BatchNormalization()(x)
+        x = FusedBatchNormalization()(x)
     return layers.Activation(cfg["activation"])(x)
 
 
