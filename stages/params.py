@@ -285,7 +285,7 @@ FAMILIES: dict[str, Family] = {
     "alexnet": Family(
         own={
             "filters": Param(
-                [32, 64, 128, 128, 64],
+                [48, 96, 192, 192, 96],
                 "Filters of the 3x3 conv layers; 2x2 max-pool after the first, the second and the last.",
                 kind=list,
                 item=int,
@@ -297,7 +297,7 @@ FAMILIES: dict[str, Family] = {
         overrides={
             "batch_size": 64,
             "batch_norm": True,
-            "dropout": 0.5,
+            "dropout": 0.4,
             "augment": True,
             "augment_shift": 0,
             "lr_schedule": "cosine",
