@@ -274,13 +274,13 @@ FAMILIES: dict[str, Family] = {
             "dense": Param(256, "Units of the dense layer after the conv blocks.", kind=int, ge=1),
         },
         overrides={
-            "epochs": 20,
+            "epochs": 15,
             "batch_norm": True,
             "augment": True,
             "lr_schedule": "cosine",
             "loss_function": "label_smoothing",
         },
-        help="VGG-style conv net with batch norm, dropout and augmentation (seed 004); the strong model.",
+        help="VGG-style conv net with batch norm, dropout and augmentation (seed 004).",
     ),
     "alexnet": Family(
         own={

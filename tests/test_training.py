@@ -189,6 +189,33 @@ def test_augmentation_changes_training_batches_only(splits):
     assert not np.array_equal(plain, augmented)
 
 
+def test_shift_and_flip_is_keras_bilinear_translation_then_mirror():
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 28, 28, 1), dtype=np.float32)
+    shifts = rng.uniform(-2, 2, (6, 2)).astype(np.float32)  # (down, right), fractional
+    flip = np.array([True, False, True, False, False, True])
+    # Keras' transform maps each output pixel (x, y) to the input point (x - right, y - down).
+    ones, zeros = np.ones(6), np.zeros(6)
+    transform = np.stack([ones, zeros, -shifts[:, 1], zeros, ones, -shifts[:, 0], zeros, zeros], axis=1)
+    shifted = keras.ops.image.affine_transform(
+        images, transform.astype(np.float32), interpolation="bilinear", fill_mode="constant"
+    )
+    expected = np.where(flip[:, None, None, None], np.asarray(shifted)[:, :, ::-1], np.asarray(shifted))
+    got = training.shift_and_flip(images, shifts, flip).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_whole_pixel_shifts_move_pixels_exactly():
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 10, 10, 0], image[0, 0, 27, 0] = 0.5, 1.0
+    moved = training.shift_and_flip(image, np.array([[1.0, -2.0]], np.float32), np.array([False])).numpy()
+    expected = np.zeros_like(image)
+    expected[0, 11, 8, 0], expected[0, 1, 25, 0] = 0.5, 1.0
+    np.testing.assert_array_equal(moved, expected)
+    mirrored = training.shift_and_flip(image, np.array([[0.0, 0.0]], np.float32), np.array([True])).numpy()
+    np.testing.assert_array_equal(mirrored, image[:, :, ::-1])
+
+
 def test_augmentation_without_shift_only_mirrors_images(splits):
     x, y = splits["train"]
     batch = next(iter(training.dataset(x, y, 64, shuffle=False, augment=True, seed=0, max_shift=0)))[0].numpy()
