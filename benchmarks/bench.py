@@ -151,10 +151,23 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
     }
 
 
+def venv_env() -> dict[str, str]:
+    """The environment with this interpreter's ``bin`` first, so ``dvc`` and the stages run in the venv."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def require_up_to_date(root: Path) -> None:
+    """Refuse in one line unless ``root``'s pipeline is built: the no-op and throughput rows measure its outputs."""
+    if subprocess.run(["dvc", "status", "--quiet"], cwd=root, env=venv_env()).returncode:
+        raise SystemExit(
+            f"error: the pipeline in {root} is not up to date ('dvc status' lists what changed); "
+            "run 'make run' first, then the benchmark"
+        )
+
+
 def timed(cmd: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=cwd, env=venv_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode:
         raise SystemExit(f"error: '{' '.join(cmd)}' failed in {cwd}: {(result.stderr or result.stdout)[-500:]}")
@@ -179,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each side, alternating")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    require_up_to_date(ROOT)
     runtime.configure(load_params()["train"])
     rows = []
 

@@ -1,6 +1,9 @@
-"""The benchmark's arithmetic (its timings are measured by running it, never in a test)."""
+"""The benchmark's arithmetic and preconditions (its timings are measured by running it, never in a test)."""
+
+import subprocess
 
 import keras
+import pytest
 
 from benchmarks import bench
 from benchmarks.bench import QUICK_PROFILE, row, side_by_side, training_flops_per_image
@@ -47,3 +50,17 @@ def test_side_by_side_alternates_who_goes_first_and_drops_the_tracing_round(monk
     medians = side_by_side({"ours": run("ours", [100, 1, 2, 9]), "plain": run("plain", [100, 4, 3, 5])}, rounds=3)
     assert order == ["plain", "ours", "ours", "plain", "plain", "ours", "ours", "plain"]
     assert medians == {"ours": 2.0, "plain": 4.0}
+
+
+def test_the_benchmark_refuses_a_project_whose_pipeline_is_not_built(tmp_path):
+    # Its no-op row would otherwise time a whole repro, and its throughput rows find no data.
+    env = bench.venv_env()
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: python -c \"open('out.txt', 'w').write('x')\"\n    outs: [out.txt]\n"
+    )
+    with pytest.raises(SystemExit, match=r"^error: the pipeline in .* is not up to date .*run 'make run' first"):
+        bench.require_up_to_date(tmp_path)
+    subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True)
+    bench.require_up_to_date(tmp_path)
