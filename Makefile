@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install test lint data-source
+.PHONY: run install test test-fast lint data-source
 
 run: $(VENV)/.installed data-source
 	dvc repro
@@ -13,10 +13,13 @@ run: $(VENV)/.installed data-source
 # The environment alone, e.g. before `dvc pull` on a machine that shares a remote.
 install: $(VENV)/.installed
 
-test: $(VENV)/.installed-dev
-	ruff check .
-	ruff format --check .
-	pytest
+# The whole suite, as CI runs it; the 15 slowest tests are listed at the end.
+test: lint
+	pytest --durations=15
+
+# The unit tier: everything but the end-to-end (dvc in a temporary repo) and slow tests.
+test-fast: lint
+	pytest -m "not e2e and not slow" --durations=5
 
 lint: $(VENV)/.installed-dev
 	ruff check .

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from stages import runtime
-from stages.atomic import write_json
-from stages.params import FAMILIES, family_config, load_params
+from fmnist.config.params import family_config, load_params, shipped_params
+from fmnist.models.cost import training_flops_per_image
+from fmnist.training import runtime
+from fmnist.utils.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSED_DIR = ROOT / "data/processed"
@@ -42,10 +43,14 @@ QUICK_PROFILE = [
     "preprocess.train_limit=6000",
     "-S",
     "train.epochs=2",
-    *[arg for name, f in FAMILIES.items() if "epochs" in f.overrides for arg in ("-S", f"families.{name}.epochs=2")],
-    "-S",
-    "evaluate.latency_runs=20",
+    *[
+        arg
+        for name, block in shipped_params()["families"].items()
+        if "epochs" in block
+        for arg in ("-S", f"families.{name}.epochs=2")
+    ],
 ]
+LATENCY_RUNS = 200  # single-image predictions behind each median latency
 
 
 def peak_gflops(n: int = 4096, repeats: int = 10) -> float:
@@ -59,21 +64,6 @@ def peak_gflops(n: int = 4096, repeats: int = 10) -> float:
     for _ in range(repeats):
         matmul().numpy()
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
-
-
-def training_flops_per_image(model: Any) -> float:
-    """Forward multiply-adds of conv and dense layers, x2 for FLOPs, x3 for forward plus backward."""
-    flops = 0.0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            kh, kw, cin, cout = layer.kernel.shape
-            _, h, w, _ = layer.output.shape
-            flops += 2 * h * w * kh * kw * cin * cout
-        elif kind == "Dense":
-            cin, cout = layer.kernel.shape
-            flops += 2 * cin * cout
-    return 3 * flops
 
 
 def epoch_seconds(fit: Any) -> float:
@@ -112,8 +102,9 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
     """Training images/s of the pipeline's input path and callbacks, and of plain ``fit`` on NumPy arrays."""
     import keras
 
-    from stages import training, zoo
-    from stages.dataset import load_split
+    from fmnist.data.splits import load_split
+    from fmnist.models import families
+    from fmnist.training import inputs, loop
 
     cfg = family_config(load_params(ROOT / "params.yaml"), family)
     x, y = load_split(PROCESSED_DIR, "train")
@@ -122,16 +113,16 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
 
     def fresh(steps_per_execution: int) -> Any:
         keras.utils.set_random_seed(cfg["seed"])
-        model = zoo.build(family, cfg)
-        training.compile_model(model, cfg, steps, steps_per_execution)
+        model = families.build(family, cfg)
+        loop.compile_model(model, cfg, steps, steps_per_execution)
         return model
 
     # Plain is what the seeds do: Keras' default of one step per execution, no callbacks, arrays into fit.
-    ours_model, plain_model = fresh(training.STEPS_PER_EXECUTION), fresh(1)
-    ds = training.dataset(
+    ours_model, plain_model = fresh(loop.STEPS_PER_EXECUTION), fresh(1)
+    ds = inputs.dataset(
         x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"], max_shift=cfg["augment_shift"]
     )
-    hooks = training.callbacks(cfg)
+    hooks = loop.callbacks(cfg)
     onehot = keras.utils.to_categorical(y, 10)
     seconds = side_by_side(
         {
@@ -148,6 +139,21 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
         "ratio": seconds["plain"] / seconds["ours"],
         "training_flops_per_image": training_flops_per_image(ours_model),
         "augment": cfg["augment"],
+    }
+
+
+def inference(family: str, batch_size: int) -> dict[str, float]:
+    """Test-set prediction throughput at ``evaluate.batch_size`` and the median single-image latency
+    of the pipeline's trained model (information, not a target)."""
+    from fmnist.data.splits import load_split
+    from fmnist.evaluation.inference import images_per_second, median_latency_ms
+    from fmnist.models import saving
+
+    model = saving.load_model(ROOT / "models" / f"{family}.keras")
+    x, _ = load_split(PROCESSED_DIR, "test")
+    return {
+        "images_per_second": round(images_per_second(model, x, batch_size), 1),
+        "latency_ms": round(median_latency_ms(model, x, LATENCY_RUNS), 3),
     }
 
 
@@ -185,6 +191,15 @@ def row(what: str, target: str, value: float | None, shown: str, met: bool | Non
     return {"row": what, "target": target, "value": value, "shown": shown, "verdict": verdict}
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as the markdown table that docs/performance.md shows (a test keeps the two in step)."""
+    return tabulate(
+        [[r["row"], r["target"], r["shown"], r["verdict"]] for r in rows],
+        headers=["what", "target", "measured", "verdict"],
+        tablefmt="github",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also time a from-scratch dvc repro in a clone")
@@ -193,7 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     require_up_to_date(ROOT)
-    runtime.configure(load_params()["train"])
+    params = load_params()
+    families = list(params["families"])
+    runtime.configure(params["train"])
     rows = []
 
     record = json.loads(COMPARE.read_text())
@@ -222,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     peak = peak_gflops()
-    speeds = {family: throughput(family, args.images, args.rounds) for family in FAMILIES}
+    speeds = {family: throughput(family, args.images, args.rounds) for family in families}
+    serving = {family: inference(family, params["evaluate"]["batch_size"]) for family in families}
     for family, s in speeds.items():
         rows.append(
             row(
@@ -258,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.executable,
                 "-c",
                 "import sys; sys.path.insert(0, sys.argv[1]); "
-                "from stages import preprocess, errors; sys.exit(errors.run_stage(preprocess.main, []))",
+                "from stages import preprocess; from fmnist.utils import errors; "
+                "sys.exit(errors.run_stage(preprocess.main, []))",
                 str(ROOT),
             ],
             work,
@@ -277,14 +296,11 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
 
-    write_json(OUT, {"rows": rows, "peak_gflops": peak, "throughput": speeds, "quick_profile": QUICK_PROFILE})
-    print(
-        tabulate(
-            [[r["row"], r["target"], r["shown"], r["verdict"]] for r in rows],
-            headers=["what", "target", "measured", "verdict"],
-            tablefmt="github",
-        )
+    write_json(
+        OUT,
+        {"rows": rows, "peak_gflops": peak, "throughput": speeds, "inference": serving, "quick_profile": QUICK_PROFILE},
     )
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Writes ``models/FAMILY.keras`` (byte-stable for the same params, seed and machine) and, under
 ``metrics/train/FAMILY/``, dvclive's per-epoch curves and final metrics plus ``summary.json``
-(parameter count, epochs, best epoch, wall time, images/s, thread settings).
+(parameters, training FLOPs per image, epochs, best epoch, thread settings). Wall time is printed,
+not written: an output DVC tracks holds only what the same run reproduces.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import argparse
 import contextlib
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stages import runtime
-from stages.atomic import atomic_dir, write_json
-from stages.dataset import load_split
-from stages.errors import DataError, run_stage
-from stages.params import FAMILIES, family_config, load_params
+from fmnist.config.params import family_config, load_params
+from fmnist.data.splits import load_split
+from fmnist.training import runtime
+from fmnist.utils.atomic import atomic_dir, write_json
+from fmnist.utils.errors import DataError, run_stage
 
 PROCESSED_DIR = Path("data/processed")
 MODELS_DIR = Path("models")
@@ -34,13 +36,18 @@ def scratch_dir() -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__.splitlines()[0])
-    parser.add_argument("family", choices=list(FAMILIES), help="the model family to train")
+    parser.add_argument("family", help="the model family to train (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
-    cfg = family_config(load_params(), args.family)
+    params = load_params()
+    if args.family not in params["families"]:
+        parser.error(f"argument family: invalid choice: '{args.family}' (choose from {', '.join(params['families'])})")
+    cfg = family_config(params, args.family)
 
     settings = runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from stages import distribute, model_io, training, zoo
+    from fmnist.models import families, saving
+    from fmnist.models.cost import training_flops_per_image
+    from fmnist.training import distribute, loop
 
     strategy = distribute.strategy(cfg)
     splits = {name: load_split(PROCESSED_DIR, name) for name in ("train", "val", "test")}
@@ -52,19 +59,23 @@ def main(argv: list[str] | None = None) -> None:
             "training images; lower train.batch_size or raise preprocess.train_limit"
         )
     with strategy.scope():
-        model = zoo.build(args.family, cfg)
+        model = families.build(args.family, cfg)
     chief = distribute.is_chief(strategy)
+    start = time.perf_counter()
     with atomic_dir(TRAIN_METRICS_DIR / args.family) if chief else scratch_dir() as live_dir:
-        summary = training.train(model, cfg, splits, live_dir, strategy)
+        summary = loop.train(model, cfg, splits, live_dir, strategy)
+        seconds = time.perf_counter() - start
+        summary["training_flops_per_image"] = training_flops_per_image(model)
         summary["distribute"] = distribute.describe(strategy, cfg)
         if not chief:
             print(f"{args.family}: trained as a worker; the chief writes the model and metrics")
             return
         write_json(live_dir / "summary.json", {"family": args.family, **summary, "runtime": settings})
-        model_io.save_model(model, MODELS_DIR / f"{args.family}.keras")
+        saving.save_model(model, MODELS_DIR / f"{args.family}.keras")
+    images = summary["train_images"] * summary["epochs_run"]
     print(
         f"{args.family}: {summary['params']} params, {summary['epochs_run']} epochs in "
-        f"{summary['train_seconds']:.0f} s ({summary['images_per_second']:.0f} images/s)"
+        f"{seconds:.0f} s ({images / seconds:.0f} images/s)"
     )
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.dataset import FILE_SHA256
+from fmnist.config.params import SHIPPED
+from fmnist.data.idx import FILE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,16 +86,16 @@ def write_gz_dir(directory: Path, files: dict[str, bytes]) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_runtime() -> None:
     """Fix TensorFlow's threads before any test runs an op: they cannot change afterwards."""
-    from stages import runtime
-    from stages.params import defaults
+    from fmnist.config.params import shipped_params
+    from fmnist.training import runtime
 
-    runtime.configure(defaults()["train"])
+    runtime.configure(shipped_params()["train"])
 
 
 @pytest.fixture(scope="session")
 def synthetic() -> dict[str, bytes]:
     files = synthetic_files()
-    assert set(files) == set(FILE_SHA256)
+    assert set(files) == set(FILE_NAMES)
     return files
 
 
@@ -155,16 +156,26 @@ def http_server() -> Iterator[Server]:
     httpd.server_close()
 
 
+def shipped_raw() -> dict:
+    """The committed params.yaml, parsed but not validated: the base every test changes."""
+    return yaml.safe_load(SHIPPED.read_text())
+
+
+def merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` merged in, mapping by mapping (a non-mapping change replaces)."""
+    out = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
 def write_params(directory: Path, **sections: dict) -> Path:
-    """A complete params.yaml in ``directory``: the defaults with ``sections`` merged over them."""
-    import yaml
-
-    from stages.params import defaults
-
-    params = defaults()
+    """A complete params.yaml in ``directory``: the shipped one with ``sections`` merged over it."""
+    params = shipped_raw()
     params["download"]["sha256"] = sha256s(synthetic_files())  # the tests' data, unless a test sets its own
     for name, values in sections.items():
-        params[name].update(values)
+        params[name].update(values)  # a family block given here replaces the shipped one
     path = directory / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -173,8 +184,8 @@ def write_params(directory: Path, **sections: dict) -> Path:
 @pytest.fixture
 def project(tmp_path, monkeypatch, synthetic) -> Path:
     """A project directory (the working directory) with preprocessed synthetic data and tiny families."""
+    from fmnist.utils.errors import run_stage
     from stages import preprocess
-    from stages.errors import run_stage
 
     monkeypatch.chdir(tmp_path)
     write_gz_dir(tmp_path / "data/raw", synthetic)

@@ -1,14 +1,16 @@
 """The benchmark's arithmetic and preconditions (its timings are measured by running it, never in a test)."""
 
+import json
 import subprocess
 
 import keras
 import pytest
 
 from benchmarks import bench
-from benchmarks.bench import QUICK_PROFILE, row, side_by_side, training_flops_per_image
-from stages.params import FAMILIES, family_config, load_params, validate
-from tests.conftest import ROOT, set_override
+from benchmarks.bench import QUICK_PROFILE, row, side_by_side
+from fmnist.config.params import family_config, validate_all
+from fmnist.models.cost import training_flops_per_image
+from tests.conftest import ROOT, set_override, shipped_raw
 
 
 def test_training_flops_count_conv_and_dense_multiply_adds_three_times():
@@ -27,12 +29,13 @@ def test_a_row_without_a_measurement_is_not_a_verdict():
 
 
 def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_shows_it():
-    params = load_params(ROOT / "params.yaml")
+    params = shipped_raw()
     for key, value in (arg.split("=") for arg in QUICK_PROFILE if arg != "-S"):
         assert set_override(params, key, value), f"-S {key}: params.yaml lacks the key, so dvc would refuse it"
-    params = validate(params)
-    assert {family: family_config(params, family)["epochs"] for family in FAMILIES} == dict.fromkeys(FAMILIES, 2)
-    assert "dvc exp run " + " ".join(QUICK_PROFILE) in (ROOT / "README.md").read_text()
+    params = validate_all(params)
+    families = list(params["families"])
+    assert {family: family_config(params, family)["epochs"] for family in families} == dict.fromkeys(families, 2)
+    assert "dvc exp run " + " ".join(QUICK_PROFILE) in (ROOT / "docs/performance.md").read_text()
 
 
 def test_side_by_side_alternates_who_goes_first_and_drops_the_tracing_round(monkeypatch):
@@ -64,3 +67,11 @@ def test_the_benchmark_refuses_a_project_whose_pipeline_is_not_built(tmp_path):
         bench.require_up_to_date(tmp_path)
     subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=env, check=True)
     bench.require_up_to_date(tmp_path)
+
+
+def test_the_performance_page_shows_the_committed_benchmark():
+    page = (ROOT / "docs/performance.md").read_text()
+    start, end = "<!-- benchmark:start -->\n", "\n<!-- benchmark:end -->"
+    shown = page[page.index(start) + len(start) : page.index(end)]
+    rows = json.loads((ROOT / "metrics/benchmark.json").read_text())["rows"]
+    assert shown == bench.table(rows), "copy the table that python -m benchmarks.bench printed"

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from stages.dataset import check_pair, gunzip, load_split, parse_idx, read_idx_gz, save_npz
-from stages.errors import DataError
+from fmnist.data.idx import check_pair, gunzip, parse_idx, read_idx_gz
+from fmnist.data.splits import load_split, save_npz
+from fmnist.utils.errors import DataError
 from tests.conftest import idx_bytes
 
 

@@ -18,9 +18,9 @@ import keras
 import numpy as np
 import pytest
 
+from fmnist.data.splits import load_split
+from fmnist.utils.errors import run_stage
 from stages import train
-from stages.dataset import load_split
-from stages.errors import run_stage
 from tests.conftest import ROOT, TINY, write_params
 
 # Same data, same global batch, same epochs: mirrored may differ from one device only by the order

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
+from fmnist.data import sources as fetching
+from fmnist.utils.errors import run_stage
 from stages import download
-from stages.errors import run_stage
 from tests.conftest import Route, sha256s, write_gz_dir, write_params
 
 NAME = "train-labels-idx1-ubyte"
@@ -20,7 +21,7 @@ def project(tmp_path, monkeypatch, synthetic):
 
 
 def fetch(name, sources, synthetic, timeout=5.0, retries=0):
-    return download.fetch(name, sha256s(synthetic)[name], sources, download.http_session(retries), timeout)
+    return fetching.fetch(name, sha256s(synthetic)[name], sources, fetching.http_session(retries), timeout)
 
 
 def test_http_success(http_server, synthetic):
@@ -47,28 +48,28 @@ def test_truncated_body_rejected(http_server, synthetic):
     body = gzip.compress(synthetic[NAME])
     # Announce the full length, send half, close: the client must not accept the short body.
     http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2], declared_length=len(body))
-    with pytest.raises(download.DownloadError, match=rf"no source gave a verified {NAME}.gz \(http"):
+    with pytest.raises(fetching.DownloadError, match=rf"no source gave a verified {NAME}.gz \(http"):
         fetch(NAME, [http_server.url], synthetic)
 
 
 def test_truncated_gzip_without_length_rejected(http_server, synthetic):
     body = gzip.compress(synthetic[NAME])
     http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2])
-    with pytest.raises(download.DownloadError, match="truncated gzip stream"):
+    with pytest.raises(fetching.DownloadError, match="truncated gzip stream"):
         fetch(NAME, [http_server.url], synthetic)
 
 
 def test_slow_server_hits_timeout(http_server, synthetic):
     http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=3)
-    with pytest.raises(download.DownloadError, match=r"timed out after 0.5s"):
+    with pytest.raises(fetching.DownloadError, match=r"timed out after 0.5s"):
         fetch(NAME, [http_server.url], synthetic, timeout=0.5)
 
 
 def test_html_page_and_oversized_body_rejected(http_server, synthetic, monkeypatch):
     http_server.routes[f"/html/{NAME}.gz"] = Route(b"<html>login</html>")
     http_server.routes[f"/big/{NAME}.gz"] = Route(bytes(2000))
-    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1000)
-    with pytest.raises(download.DownloadError) as err:
+    monkeypatch.setattr(fetching, "MAX_DOWNLOAD_BYTES", 1000)
+    with pytest.raises(fetching.DownloadError) as err:
         fetch(NAME, [f"{http_server.url}/html", f"{http_server.url}/big"], synthetic)
     assert "not valid gzip" in str(err.value)
     assert "larger than any Fashion-MNIST file" in str(err.value)
@@ -76,7 +77,7 @@ def test_html_page_and_oversized_body_rejected(http_server, synthetic, monkeypat
 
 def test_retries_transient_errors(http_server, synthetic):
     http_server.routes[f"/{NAME}.gz"] = Route(b"busy", status=503)
-    with pytest.raises(download.DownloadError, match="HTTP 503"):
+    with pytest.raises(fetching.DownloadError, match="HTTP 503"):
         fetch(NAME, [http_server.url], synthetic, retries=2)
     assert http_server.routes[f"/{NAME}.gz"].hits == 3  # the first try and two retries
 
@@ -129,13 +130,13 @@ def test_redirects_are_followed_and_the_target_still_verified(http_server, synth
     tampered = gzip.compress(synthetic[NAME][:-1] + b"\x00")
     http_server.routes[f"/evil/{NAME}.gz"] = Route(status=302, location=f"/tampered/{NAME}.gz")
     http_server.routes[f"/tampered/{NAME}.gz"] = Route(tampered)
-    with pytest.raises(download.DownloadError, match="does not match the pinned"):
+    with pytest.raises(fetching.DownloadError, match="does not match the pinned"):
         fetch(NAME, [f"{http_server.url}/evil"], synthetic)
 
 
 def test_a_redirect_loop_ends_in_an_error(http_server, synthetic):
     http_server.routes[f"/loop/{NAME}.gz"] = Route(status=302, location=f"/loop/{NAME}.gz")
-    with pytest.raises(download.DownloadError, match="redirects"):
+    with pytest.raises(fetching.DownloadError, match="redirects"):
         fetch(NAME, [f"{http_server.url}/loop"], synthetic)
 
 
@@ -146,7 +147,7 @@ def test_every_source_down_or_slow_fails_in_bounded_time(http_server, synthetic)
     http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=30)
     timeout, retries = 0.5, 1
     start = time.monotonic()
-    with pytest.raises(download.DownloadError) as err:
+    with pytest.raises(fetching.DownloadError) as err:
         fetch(NAME, [closed, http_server.url], synthetic, timeout=timeout, retries=retries)
     # Each source: the first try and its retries, each cut at the timeout, plus urllib3's backoff.
     assert time.monotonic() - start < 2 * (1 + retries) * timeout + 3

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from stages import errors
+from fmnist.utils import errors
 
 
 @pytest.fixture

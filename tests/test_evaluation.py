@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages import evaluation
+from fmnist.evaluation import metrics
 
 # True classes as rows: class 0 is right once and taken for 1 once; class 1 is right once;
 # class 2 is right twice and taken for 0 once.
@@ -13,11 +13,11 @@ CM = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
 
 
 def test_confusion_matrix_counts_true_rows_against_predicted_columns():
-    np.testing.assert_array_equal(evaluation.confusion_matrix(Y_TRUE, Y_PRED, 3), CM)
+    np.testing.assert_array_equal(metrics.confusion_matrix(Y_TRUE, Y_PRED, 3), CM)
 
 
 def test_classification_report_from_a_known_confusion_matrix():
-    report = evaluation.classification_report(CM, ["a", "b", "c"])
+    report = metrics.classification_report(CM, ["a", "b", "c"])
     rows = {row["class"]: row for row in report["per_class"]}
     # a: 1 of 2 predicted a are a, 1 of 2 true a found.  b: 1 of 2, 1 of 1.  c: 2 of 2, 2 of 3.
     assert rows["a"] == pytest.approx({"class": "a", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
@@ -30,7 +30,7 @@ def test_classification_report_from_a_known_confusion_matrix():
 
 def test_a_class_never_predicted_scores_zero_not_nan():
     cm = np.array([[2, 0], [1, 0]])  # class 1 is never predicted
-    report = evaluation.classification_report(cm, ["a", "b"])
+    report = metrics.classification_report(cm, ["a", "b"])
     assert report["per_class"][1] == {"class": "b", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert report["macro"]["f1"] == pytest.approx((0.8 + 0.0) / 2)
 
@@ -45,23 +45,23 @@ def test_top_k_accuracy_counts_the_true_class_within_the_k_most_probable():
         ]
     )
     y = np.array([0, 1, 2, 1])
-    assert evaluation.top_k_accuracy(probs, y, 1) == 0.5
-    assert evaluation.top_k_accuracy(probs, y, 2) == 0.75
-    assert evaluation.top_k_accuracy(probs, y, 3) == 1.0
+    assert metrics.top_k_accuracy(probs, y, 1) == 0.5
+    assert metrics.top_k_accuracy(probs, y, 2) == 0.75
+    assert metrics.top_k_accuracy(probs, y, 3) == 1.0
 
 
 def test_cross_entropy_is_the_mean_negative_log_of_the_true_class_clipped():
     probs = np.array([[0.5, 0.5], [0.9, 0.1], [1.0, 0.0]])
     y = np.array([0, 0, 1])
-    expected = -(np.log(0.5) + np.log(0.9) + np.log(evaluation.EPSILON)) / 3
-    assert evaluation.cross_entropy(probs, y) == pytest.approx(expected)
+    expected = -(np.log(0.5) + np.log(0.9) + np.log(metrics.EPSILON)) / 3
+    assert metrics.cross_entropy(probs, y) == pytest.approx(expected)
 
 
 def test_confident_mistakes_are_the_wrong_predictions_most_confident_first():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.95, 0.05], [0.6, 0.4]])
     y = np.array([0, 0, 0, 1, 1])  # wrong: 1 (0.8), 2 (0.7), 3 (0.95), 4 (0.6)
-    np.testing.assert_array_equal(evaluation.confident_mistakes(probs, y, 3), [3, 1, 2])
-    assert len(evaluation.confident_mistakes(probs[:1], y[:1], 5)) == 0
+    np.testing.assert_array_equal(metrics.confident_mistakes(probs, y, 3), [3, 1, 2])
+    assert len(metrics.confident_mistakes(probs[:1], y[:1], 5)) == 0
 
 
 def test_summarize_agrees_with_keras_metrics():
@@ -72,7 +72,7 @@ def test_summarize_agrees_with_keras_metrics():
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     y = rng.integers(0, 10, size=500)
     onehot = keras.utils.to_categorical(y, 10)
-    summary = evaluation.summarize(probs, y, [str(i) for i in range(10)])
+    summary = metrics.summarize(probs, y, [str(i) for i in range(10)])
 
     assert summary["test"]["accuracy"] == pytest.approx(
         float(keras.metrics.categorical_accuracy(onehot, probs).numpy().mean())

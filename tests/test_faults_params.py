@@ -8,18 +8,10 @@ from typing import Any
 
 import pytest
 
-from stages.errors import ParamsError
-from stages.params import SCHEMA, Family, Param, validate
-
-
-def leaves(schema: dict[str, Any], where: str = "") -> Iterator[tuple[str, Param]]:
-    for key, spec in schema.items():
-        if isinstance(spec, Family):
-            yield from leaves(spec.own, f"{where}{key}.")
-        elif isinstance(spec, dict):
-            yield from leaves(spec, f"{where}{key}.")
-        else:
-            yield where + key, spec
+from fmnist.config.params import leaves, validate_all
+from fmnist.config.schema import Param
+from fmnist.utils.errors import ParamsError
+from tests.conftest import merged, shipped_raw
 
 
 def wrong_values(spec: Param) -> Iterator[tuple[str, Any]]:
@@ -46,23 +38,24 @@ def wrong_values(spec: Param) -> Iterator[tuple[str, Any]]:
 
 CASES = [
     pytest.param(name, value, spec, id=f"{name}:{fault}")
-    for name, spec in leaves(SCHEMA)
+    for name, spec in leaves()
     for fault, value in wrong_values(spec)
 ]
 
 
-def nest(name: str, value: Any) -> dict[str, Any]:
+def with_value(name: str, value: Any) -> dict[str, Any]:
+    """The shipped params with one key set to ``value``."""
     *path, leaf = name.split(".")
-    raw: dict[str, Any] = {leaf: value}
+    change: dict[str, Any] = {leaf: value}
     for part in reversed(path):
-        raw = {part: raw}
-    return raw
+        change = {part: change}
+    return merged(shipped_raw(), change)
 
 
 @pytest.mark.parametrize(("name", "value", "spec"), CASES)
 def test_every_key_refuses_bad_values_in_one_line(name, value, spec):
     with pytest.raises(ParamsError) as err:
-        validate(nest(name, value))
+        validate_all(with_value(name, value))
     message = str(err.value)
     assert "\n" not in message
     assert f"{name} = {value!r} is not allowed; expected {spec.allowed()}" in message
@@ -70,7 +63,7 @@ def test_every_key_refuses_bad_values_in_one_line(name, value, spec):
 
 def test_the_generator_covers_every_key_and_every_kind_of_fault():
     names = {case.values[0] for case in CASES}
-    assert names == {name for name, _ in leaves(SCHEMA)}
+    assert names == {name for name, _ in leaves()}
     faults = {case.id.split(":", 1)[1] for case in CASES}
     assert faults >= {"wrong type", "below minimum", "above maximum", "at exclusive minimum", "unknown choice"}
     assert len(CASES) > 120
@@ -81,4 +74,4 @@ def test_the_generator_covers_every_key_and_every_kind_of_fault():
 def test_family_overrides_of_train_keys_are_checked_too(family, name, value, spec):
     key = f"families.{family}.{name.removeprefix('train.')}"
     with pytest.raises(ParamsError, match=f"{key} = "):
-        validate(nest(key, value))
+        validate_all(with_value(key, value))

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from fmnist.utils.errors import run_stage
 from stages import evaluate, train
-from stages.errors import run_stage
 from tests.conftest import ROOT, TINY, write_params
 
 

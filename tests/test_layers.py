@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.layers import FusedBatchNormalization
-from stages.model_io import load_model, save_model
+from fmnist.models.fused_batch_norm import FusedBatchNormalization
+from fmnist.models.saving import load_model, save_model
 
 
 def pair(shape):

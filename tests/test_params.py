@@ -3,30 +3,35 @@ import re
 import pytest
 import yaml
 
-from stages.errors import ParamsError, run_stage
-from stages.params import SCHEMA, Family, Param, defaults, family_config, load_params, reference_markdown, validate
-from tests.conftest import ROOT, set_override
+from fmnist.config.params import family_config, leaves, load_params, reference_page, shipped_params, validate_all
+from fmnist.utils.errors import ParamsError, run_stage
+from tests.conftest import ROOT, merged, set_override, shipped_raw
 
 
-def error(raw) -> str:
+def error(changes) -> str:
+    """The one-line error of the shipped params with ``changes`` merged in (a non-mapping replaces them)."""
+    raw = merged(shipped_raw(), changes) if isinstance(changes, dict) else changes
     with pytest.raises(ParamsError) as err:
-        validate(raw)
+        validate_all(raw)
     assert "\n" not in str(err.value)
     return str(err.value)
 
 
-def test_shipped_params_are_exactly_the_schema_defaults():
-    assert yaml.safe_load((ROOT / "params.yaml").read_text()) == defaults()
-    assert load_params(ROOT / "params.yaml") == defaults()
+def test_the_parameter_reference_is_generated_from_the_schema_and_the_shipped_values():
+    page = (ROOT / "docs/parameters.md").read_text()
+    assert page == reference_page(), "regenerate it: python -m fmnist.config.params > docs/parameters.md"
+    assert all(f"`{name}`" in page for name, _ in leaves())
 
 
-def test_readme_reference_matches_schema():
-    readme = (ROOT / "README.md").read_text()
-    assert reference_markdown() in readme, "regenerate the README's table with: python -m stages.params"
-
-
-def test_missing_keys_take_defaults():
-    assert validate({"preprocess": {"seed": 7}})["preprocess"] == {**defaults()["preprocess"], "seed": 7}
+def test_a_missing_key_is_named_with_what_it_takes_and_nothing_falls_back_to_code():
+    raw = shipped_raw()
+    del raw["train"]["epochs"]
+    with pytest.raises(ParamsError, match=r"missing key 'train\.epochs' \(an integer >= 1 and <= 1000\)"):
+        validate_all(raw)
+    del raw["families"]["cnn"]["filters"]
+    raw["train"]["epochs"] = 3
+    with pytest.raises(ParamsError, match=r"missing key 'families\.cnn\.filters'"):
+        validate_all(raw)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +83,7 @@ def test_stage_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
     from stages import preprocess
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("preprocess: {val_fraction: 2}\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merged(shipped_raw(), {"preprocess": {"val_fraction": 2}})))
     assert run_stage(preprocess.main, []) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -86,34 +91,26 @@ def test_stage_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "data").exists()
 
 
-def test_every_default_passes_its_own_check():
-    def leaves(schema):
-        for spec in schema.values():
-            if isinstance(spec, Family):
-                yield from leaves(spec.own)
-            else:
-                yield from leaves(spec) if isinstance(spec, dict) else [spec]
-
-    for spec in leaves(SCHEMA):
-        assert isinstance(spec, Param)
-        assert spec.check(spec.default) == spec.default
+def test_the_shipped_params_pass_their_own_check_unchanged():
+    assert shipped_params() == yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def test_family_blocks_take_any_train_key_and_nothing_else():
-    params = validate({"families": {"mlp": {"epochs": 3, "hidden": [8]}}})
-    assert params["families"]["mlp"] == {"hidden": [8], "activations": [], "epochs": 3}
+    params = validate_all(merged(shipped_raw(), {"families": {"mlp": {"epochs": 3, "hidden": [8]}}}))
+    assert params["families"]["mlp"]["hidden"] == [8]
     assert family_config(params, "mlp")["epochs"] == 3
     assert family_config(params, "dnn")["epochs"] == params["train"]["epochs"]
     assert "families.mlp.epochs = 0 is not allowed" in error({"families": {"mlp": {"epochs": 0}}})
     assert "unknown key 'families.mlp.filters'" in error({"families": {"mlp": {"filters": [8]}}})
     assert "unknown key 'families.resnet'" in error({"families": {"resnet": {}}})
+    assert "fmnist/models/families/" in error({"families": {"resnet": {}}})
     assert "families.cnn.filters = [0] is not allowed" in error({"families": {"cnn": {"filters": [0]}}})
     assert "expected a list of at least 3 integers >= 1" in error({"families": {"alexnet": {"filters": [8, 8]}}})
 
 
 def readme_overrides() -> list[tuple[str, str, str]]:
-    """Every ``-S [++]key=value`` the README shows, as (prefix, key, value)."""
-    text = (ROOT / "README.md").read_text()
+    """Every ``-S [++]key=value`` the README and the docs show, as (prefix, key, value)."""
+    text = "".join(path.read_text() for path in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))])
     found = re.findall(r"-S '?(\+\+)?([a-z_][a-z0-9_.]*)=([^\s'`]+)'?", text)
     return [(plus, key, value) for plus, key, value in found if key != "key"]
 
@@ -122,10 +119,10 @@ def test_readme_overrides_are_valid_and_plain_ones_name_existing_keys():
     overrides = readme_overrides()
     assert len(overrides) > 15
     for plus, key, value in overrides:
-        params = defaults()
+        params = shipped_raw()
         existed = set_override(params, key, value)
         assert plus or existed, f"README: -S {key} needs '++' (the key is not in params.yaml)"
         if key == "preprocess.val_fraction" and value == "2":  # the README's example of an error
             assert "preprocess.val_fraction = 2 is not allowed" in error(params)
         else:
-            validate(params)
+            validate_all(params)

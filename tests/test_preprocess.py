@@ -3,37 +3,39 @@ import json
 import numpy as np
 import pytest
 
+from fmnist.data import splits
+from fmnist.data.idx import CLASS_NAMES
+from fmnist.data.splits import load_split
+from fmnist.utils.errors import DataError, run_stage
 from stages import preprocess
-from stages.dataset import CLASS_NAMES, load_split
-from stages.errors import DataError, run_stage
 from tests.conftest import write_gz_dir, write_params
 
 
 def test_stratified_sample_keeps_class_shares():
     labels = np.repeat(np.arange(10), 600)
-    picked = preprocess.stratified_sample(labels, 600, np.random.default_rng(0))
+    picked = splits.stratified_sample(labels, 600, np.random.default_rng(0))
     assert np.bincount(labels[picked]).tolist() == [60] * 10
     assert len(np.unique(picked)) == 600
 
 
 def test_stratified_sample_hands_out_remainders_exactly():
     labels = np.array([0] * 5 + [1] * 3 + [2] * 2)
-    picked = preprocess.stratified_sample(labels, 4, np.random.default_rng(0))
+    picked = splits.stratified_sample(labels, 4, np.random.default_rng(0))
     assert len(picked) == 4
     assert np.bincount(labels[picked], minlength=3).tolist() == [2, 1, 1]
 
 
 def test_split_indices_is_seeded_disjoint_and_limited():
     labels = np.repeat(np.arange(10), 100)
-    train, val = preprocess.split_indices(labels, 0.1, 0, seed=3)
+    train, val = splits.split_indices(labels, 0.1, 0, seed=3)
     assert len(val) == 100
     assert len(train) == 900
     assert not set(train) & set(val)
-    again, _ = preprocess.split_indices(labels, 0.1, 0, seed=3)
-    other, _ = preprocess.split_indices(labels, 0.1, 0, seed=4)
+    again, _ = splits.split_indices(labels, 0.1, 0, seed=3)
+    other, _ = splits.split_indices(labels, 0.1, 0, seed=4)
     assert np.array_equal(train, again)
     assert not np.array_equal(train, other)
-    small, _ = preprocess.split_indices(labels, 0.1, 50, seed=3)
+    small, _ = splits.split_indices(labels, 0.1, 50, seed=3)
     assert np.bincount(labels[small]).tolist() == [5] * 10
     assert set(small) <= set(train)
 
@@ -41,18 +43,18 @@ def test_split_indices_is_seeded_disjoint_and_limited():
 def test_split_indices_refuses_degenerate_sizes():
     labels = np.repeat(np.arange(10), 10)
     with pytest.raises(DataError, match="leaves 0 of 100"):
-        preprocess.split_indices(labels, 0.001, 0, seed=0)
+        splits.split_indices(labels, 0.001, 0, seed=0)
     with pytest.raises(DataError, match="train_limit = 5 is below one image per class"):
-        preprocess.split_indices(labels, 0.1, 5, seed=0)
+        splits.split_indices(labels, 0.1, 5, seed=0)
 
 
 def test_standardize_uses_training_statistics():
     images = np.full((4, 28, 28), 51, np.uint8)
     images[:2] = 153
-    norm = preprocess.normalization(images, "standardize")
+    norm = splits.normalization(images, "standardize")
     assert norm["mean"] == pytest.approx(0.4)
     assert norm["std"] == pytest.approx(0.2)
-    assert preprocess.normalization(images, "scale") == {"method": "scale", "mean": 0.0, "std": 1.0}
+    assert splits.normalization(images, "scale") == {"method": "scale", "mean": 0.0, "std": 1.0}
 
 
 @pytest.mark.parametrize("method", ["scale", "standardize"])

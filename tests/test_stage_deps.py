@@ -7,11 +7,25 @@ from pathlib import Path
 
 import yaml
 
+from fmnist.models.families import FAMILIES
+
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("stages", "fmnist")
 
 
-def imported_modules(module: str) -> set[str]:
-    """The ``stages.*`` modules that ``module`` imports, directly or through each other."""
+def source_of(module: str) -> Path | None:
+    """The file of a project module or package, or None for anything else."""
+    for path in (ROOT / (module.replace(".", "/") + ".py"), ROOT / module.replace(".", "/") / "__init__.py"):
+        if module.split(".")[0] in PACKAGES and path.exists():
+            return path
+    return None
+
+
+def imported_files(module: str) -> set[str]:
+    """The project files that ``module`` runs: its imports, theirs, and the packages they sit in.
+
+    Empty ``__init__.py`` files hold no code, so they are left out.
+    """
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -19,23 +33,38 @@ def imported_modules(module: str) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        tree = ast.parse((ROOT / (name.replace(".", "/") + ".py")).read_text())
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        tree = ast.parse(source_of(name).read_text())
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            todo += [n for n in names if n.startswith("stages.") and (ROOT / (n.replace(".", "/") + ".py")).exists()]
-    return seen
+            todo += [n for n in names if source_of(n)]
+    files = {source_of(name) for name in seen}
+    return {str(path.relative_to(ROOT)) for path in files if path.read_text().strip()}
 
 
 def test_every_stage_declares_the_modules_it_imports():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     checked = 0
     for name, stage in stages.items():
+        per_family = "do" in stage
         stage = stage.get("do", stage)
         module = stage["cmd"].split("python -m ", 1)[1].split()[0]
-        needed = {m.replace(".", "/") + ".py" for m in imported_modules(module)}
+        needed = imported_files(module)
+        if per_family:  # a family's module is loaded by name: each train@ and evaluate@ needs its own
+            assert "fmnist/models/families/${key}.py" in stage["deps"], f"stage {name} lacks its family's module"
+            for family in FAMILIES:
+                needed |= imported_files(f"fmnist.models.families.{family}") - {f"fmnist/models/families/{family}.py"}
         missing = needed - set(stage["deps"])
         assert not missing, f"stage {name} imports {sorted(missing)} but does not declare them as deps"
         checked += 1
     assert checked >= 5
+
+
+def test_the_check_follows_imports_through_packages_and_functions():
+    train = imported_files("stages.train")
+    assert {"stages/train.py", "fmnist/training/loop.py", "fmnist/training/inputs.py"} <= train  # in main()
+    assert "fmnist/models/families/__init__.py" in train  # the registry, through fmnist.config.params
+    assert "fmnist/models/blocks.py" in imported_files("fmnist.models.families.cnn")

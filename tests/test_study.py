@@ -3,8 +3,9 @@
 import pytest
 import yaml
 
-from stages import study
-from stages.params import validate
+from fmnist.config.params import validate_all
+from fmnist.studies import report, spec, statistics
+from tests.conftest import merged, shipped_raw
 
 GRID = {
     "seed": "test",
@@ -21,7 +22,7 @@ GRID = {
 
 
 def test_a_grid_crosses_every_level_and_later_factors_win():
-    configs = study.configurations(GRID)
+    configs = spec.configurations(GRID)
     assert [c.label() for c in configs] == [
         "activation=relu, width=narrow",
         "activation=relu, width=wide",
@@ -33,14 +34,14 @@ def test_a_grid_crosses_every_level_and_later_factors_win():
 
 
 def test_a_family_factor_picks_the_family():
-    configs = study.configurations({**GRID, "grid": {"family": {"mlp": {}, "cnn": {}}}})
+    configs = spec.configurations({**GRID, "grid": {"family": {"mlp": {}, "cnn": {}}}})
     assert [c.family for c in configs] == ["mlp", "cnn"]
 
 
 def test_random_search_is_seeded_and_samples_from_the_space():
     space = {"family": "mlp", "random": {"samples": 5, "seed": 1, "space": {
         "learning_rate": {"log_uniform": [0.0001, 0.01]}, "batch_size": [32, 64]}}}  # fmt: skip
-    first, again = study.configurations(space), study.configurations(space)
+    first, again = spec.configurations(space), spec.configurations(space)
     assert first == again
     assert len(first) == 5
     assert all(0.0001 <= c.settings["learning_rate"] <= 0.01 for c in first)
@@ -48,8 +49,8 @@ def test_random_search_is_seeded_and_samples_from_the_space():
 
 
 def test_overrides_go_into_the_family_block_and_are_valid_params():
-    config = study.configurations(GRID)[1]
-    args = study.overrides(config, study.Budget(epochs=1, train_limit=500), repeat=1)
+    config = spec.configurations(GRID)[1]
+    args = spec.overrides(config, spec.Budget(epochs=1, train_limit=500), repeat=1)
     assert args == [
         "++families.mlp.activation=relu",
         "++families.mlp.dropout=0.0",
@@ -60,19 +61,19 @@ def test_overrides_go_into_the_family_block_and_are_valid_params():
     ]
     # What DVC would write: each value parsed back (Hydra reads YAML-like values) validates.
     raw = {"families": {"mlp": {a.split("=")[0].rsplit(".", 1)[1]: yaml.safe_load(a.split("=")[1]) for a in args[:-1]}}}
-    assert validate(raw)["families"]["mlp"]["hidden"] == [32]
+    assert validate_all(merged(shipped_raw(), raw))["families"]["mlp"]["hidden"] == [32]
 
 
 def test_experiment_names_are_deterministic_and_change_with_settings_budget_and_repeat():
-    a, b = study.configurations(GRID)[:2]
-    name = study.experiment_name("s", a, study.Budget(), 0)
-    assert name == study.experiment_name("s", a, study.Budget(), 0)
+    a, b = spec.configurations(GRID)[:2]
+    name = spec.experiment_name("s", a, spec.Budget(), 0)
+    assert name == spec.experiment_name("s", a, spec.Budget(), 0)
     assert name.startswith("s-")
     assert name.endswith("-r0")
     others = {
-        study.experiment_name("s", b, study.Budget(), 0),
-        study.experiment_name("s", a, study.Budget(epochs=1), 0),
-        study.experiment_name("s", a, study.Budget(), 1),
+        spec.experiment_name("s", b, spec.Budget(), 0),
+        spec.experiment_name("s", a, spec.Budget(epochs=1), 0),
+        spec.experiment_name("s", a, spec.Budget(), 1),
     }
     assert name not in others
     assert len(others) == 3
@@ -81,12 +82,12 @@ def test_experiment_names_are_deterministic_and_change_with_settings_budget_and_
 def test_a_study_with_a_bad_value_is_refused_before_anything_runs(tmp_path):
     bad = {**GRID, "fixed": {"epochs": 0}}
     (tmp_path / "studies.yaml").write_text(yaml.safe_dump({"broken": bad}))
-    with pytest.raises(study.StudyError, match=r"study 'broken'.*families\.mlp\.epochs = 0 is not allowed"):
-        study.load_studies(tmp_path / "studies.yaml")
+    with pytest.raises(spec.StudyError, match=r"study 'broken'.*families\.mlp\.epochs = 0 is not allowed"):
+        spec.load_studies(tmp_path / "studies.yaml")
 
 
 def test_shipped_studies_load_and_their_claims_name_real_levels():
-    studies = study.load_studies()
+    studies = spec.load_studies()
     assert set(studies) == {
         "seed000-grid",
         "seed002-progression",
@@ -95,7 +96,7 @@ def test_shipped_studies_load_and_their_claims_name_real_levels():
         "seed004-bn-dropout-ablation",
         "seed004-random-search",
     }
-    assert len(study.configurations(studies["seed000-grid"])) >= 16
+    assert len(spec.configurations(studies["seed000-grid"])) >= 16
     for s in studies.values():
         for claim in s.get("claims", []):
             levels = set(s["grid"][claim["factor"]])
@@ -103,13 +104,13 @@ def test_shipped_studies_load_and_their_claims_name_real_levels():
             assert named <= levels, claim
 
 
-def runs(accuracies: dict[str, list[float]]) -> list[study.Run]:
+def runs(accuracies: dict[str, list[float]]) -> list[spec.Run]:
     configs = {
         c.labels["activation"]: c
-        for c in study.configurations({**GRID, "grid": {"activation": GRID["grid"]["activation"]}})
+        for c in spec.configurations({**GRID, "grid": {"activation": GRID["grid"]["activation"]}})
     }
     return [
-        study.Run(f"r{i}", configs[level], i, accuracy=acc)
+        spec.Run(f"r{i}", configs[level], i, accuracy=acc)
         for level, accs in accuracies.items()
         for i, acc in enumerate(accs)
     ]
@@ -117,30 +118,29 @@ def runs(accuracies: dict[str, list[float]]) -> list[study.Run]:
 
 def test_welch_verdicts_supported_contradicted_tie_and_untestable():
     claim = GRID["claims"][0]
+    better = runs({"relu": [0.90, 0.91, 0.905], "tanh": [0.80, 0.81, 0.805]})
+    assert statistics.judge(claim, better)["verdict"] == "supported"
     assert (
-        study.judge(claim, runs({"relu": [0.90, 0.91, 0.905], "tanh": [0.80, 0.81, 0.805]}))["verdict"] == "supported"
-    )
-    assert (
-        study.judge(claim, runs({"relu": [0.80, 0.81, 0.805], "tanh": [0.90, 0.91, 0.905]}))["verdict"]
+        statistics.judge(claim, runs({"relu": [0.80, 0.81, 0.805], "tanh": [0.90, 0.91, 0.905]}))["verdict"]
         == "contradicted"
     )
-    noisy = study.judge(claim, runs({"relu": [0.85, 0.90, 0.80], "tanh": [0.86, 0.81, 0.84]}))
+    noisy = statistics.judge(claim, runs({"relu": [0.85, 0.90, 0.80], "tanh": [0.86, 0.81, 0.84]}))
     assert noisy["verdict"] == "tie"
     assert noisy["tests"][0]["p"] > 0.05
-    assert study.judge(claim, runs({"relu": [0.9], "tanh": [0.8]}))["verdict"] == "untestable"
+    assert statistics.judge(claim, runs({"relu": [0.9], "tanh": [0.8]}))["verdict"] == "untestable"
 
 
 def test_welch_p_value_matches_a_hand_computed_case():
     # a = (1, 2, 3), b = (4, 5, 6): t = -3 / sqrt(2/3) = -3.674, df = 4, two-sided p = 0.02131
-    assert study.welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])["p"] == pytest.approx(0.02131, abs=1e-4)
+    assert statistics.welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])["p"] == pytest.approx(0.02131, abs=1e-4)
 
 
 def test_a_random_search_report_shows_what_each_configuration_drew():
     space = {"learning_rate": {"log_uniform": [0.0001, 0.01]}, "epochs": [5, 10]}
     search = {"seed": "t", "description": "d", "family": "mlp", "random": {"samples": 2, "seed": 1, "space": space}}
-    configs = study.configurations(search)
-    found = [study.Run(f"r{i}", c, r, accuracy=0.8 + i / 10 + r / 100) for i, c in enumerate(configs) for r in (0, 1)]
-    text = study.markdown(study.summarize("s", search, found, study.Budget(), 2), None)
+    configs = spec.configurations(search)
+    found = [spec.Run(f"r{i}", c, r, accuracy=0.8 + i / 10 + r / 100) for i, c in enumerate(configs) for r in (0, 1)]
+    text = report.markdown(statistics.summarize("s", search, found, spec.Budget(), 2), None)
     assert "| configuration | sampled settings | test accuracy (mean ± std) | n |" in text
     best = configs[1].settings
     assert f"| **config=02** | epochs {best['epochs']}, learning_rate {best['learning_rate']:.3g} | 90.50% ±" in text
@@ -152,9 +152,9 @@ def test_a_which_matters_more_claim_weighs_both_factors():
              "groups": {"wide": ["wide"], "narrow": ["narrow"]}}  # fmt: skip
 
     def judged(acc: dict[tuple[str, str], list[float]]) -> dict:
-        configs = {(c.labels["activation"], c.labels["width"]): c for c in study.configurations(grid)}
-        found = [study.Run(f"r{i}", configs[k], i, accuracy=a) for k, accs in acc.items() for i, a in enumerate(accs)]
-        return study.judge(claim, found)
+        configs = {(c.labels["activation"], c.labels["width"]): c for c in spec.configurations(grid)}
+        found = [spec.Run(f"r{i}", configs[k], i, accuracy=a) for k, accs in acc.items() for i, a in enumerate(accs)]
+        return statistics.judge(claim, found)
 
     noise = [0.0, 0.004, -0.004]
     # Width does nothing, activation moves accuracy by 10 points: contradicted, not merely "not shown".

@@ -8,14 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from stages import runtime, training, zoo
-from stages.errors import ParamsError
-from stages.params import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES, defaults, family_config
+from fmnist.config.params import family_config, shipped_params
+from fmnist.config.schema import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
+from fmnist.models import families
+from fmnist.training import inputs, loop, runtime
+from fmnist.utils.errors import ParamsError
 from tests.conftest import TINY, class_patterns
 
 
 def config(family: str = "mlp", **overrides) -> dict:
-    params = defaults()
+    params = shipped_params()
     params["families"][family] = TINY[family]
     return {**family_config(params, family), "epochs": 1, "batch_size": 32, **overrides}
 
@@ -33,8 +35,8 @@ def splits():
 
 def fit(family, cfg, splits, tmp_path):
     runtime.configure(cfg)
-    model = zoo.build(family, cfg)
-    summary = training.train(model, cfg, splits, tmp_path / "live")
+    model = families.build(family, cfg)
+    summary = loop.train(model, cfg, splits, tmp_path / "live")
     return model, summary
 
 
@@ -44,7 +46,7 @@ def test_every_family_builds_and_trains_one_epoch(family, splits, tmp_path):
     assert model.output_shape == (None, 10)
     assert summary["epochs_run"] == 1
     assert summary["params"] == model.count_params()
-    assert summary["images_per_second"] > 0
+    assert summary["train_images"] == len(splits["train"][0])
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert set(metrics) >= {"train", "eval"}
     assert (tmp_path / "live/plots/metrics/eval/accuracy.tsv").exists()
@@ -68,23 +70,23 @@ def test_same_seed_same_weights_other_seed_other_weights(splits, tmp_path):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_activation_is_applied_to_every_hidden_layer(activation):
-    model = zoo.build("mlp", config(activation=activation))
+    model = families.build("mlp", config(activation=activation))
     used = [layer.activation for layer in model.layers if isinstance(layer, keras.layers.Activation)]
     assert used == [keras.activations.get(activation)] * 2  # swish is Keras' silu
 
 
 def test_mlp_takes_one_activation_per_layer():
-    model = zoo.build("mlp", config(hidden=[16, 8], activations=["relu", "sigmoid"]))
+    model = families.build("mlp", config(hidden=[16, 8], activations=["relu", "sigmoid"]))
     used = [layer.activation for layer in model.layers if isinstance(layer, keras.layers.Activation)]
     assert used == [keras.activations.relu, keras.activations.sigmoid]
     with pytest.raises(ParamsError, match="activations has 1 entries but hidden has 2 layers"):
-        zoo.build("mlp", config(hidden=[16, 8], activations=["relu"]))
+        families.build("mlp", config(hidden=[16, 8], activations=["relu"]))
 
 
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_initializer_is_used_by_every_kernel(name):
     expected = type(keras.initializers.get(name))
-    model = zoo.build("cnn", config("cnn", initializer=name))
+    model = families.build("cnn", config("cnn", initializer=name))
     kernels = [layer for layer in model.layers if hasattr(layer, "kernel_initializer")]
     assert kernels
     assert all(type(layer.kernel_initializer) is expected for layer in kernels)
@@ -92,7 +94,7 @@ def test_initializer_is_used_by_every_kernel(name):
 
 def test_he_uniform_really_draws_kaiming_uniform():
     keras.utils.set_random_seed(0)
-    model = zoo.build("mlp", config(hidden=[4000], initializer="he_uniform"))
+    model = families.build("mlp", config(hidden=[4000], initializer="he_uniform"))
     kernel = model.layers[2].kernel.numpy()  # Flatten, then the first Dense: 784 inputs
     limit = np.sqrt(6 / 784)
     assert np.abs(kernel).max() <= limit
@@ -101,16 +103,16 @@ def test_he_uniform_really_draws_kaiming_uniform():
 
 
 def test_l2_adds_its_penalty_on_hidden_layers_only():
-    model = zoo.build("mlp", config(l2=0.01, hidden=[8]))
+    model = families.build("mlp", config(l2=0.01, hidden=[8]))
     model(np.zeros((1, 28, 28, 1), np.float32))
     hidden = model.layers[2].kernel.numpy()
     assert len(model.losses) == 1
     assert float(model.losses[0]) == pytest.approx(0.01 * np.sum(hidden**2), rel=1e-5)
-    assert not zoo.build("mlp", config()).losses
+    assert not families.build("mlp", config()).losses
 
 
 def test_l1_adds_its_penalty():
-    model = zoo.build("mlp", config(l1=0.001, hidden=[8]))
+    model = families.build("mlp", config(l1=0.001, hidden=[8]))
     hidden = model.layers[2].kernel.numpy()
     assert float(model.losses[0]) == pytest.approx(0.001 * np.abs(hidden).sum(), rel=1e-5)
 
@@ -118,7 +120,7 @@ def test_l1_adds_its_penalty():
 def test_kl_divergence_is_really_kl():
     y_true = np.array([[0.0, 1.0, 0.0]], np.float32)
     y_pred = np.array([[0.2, 0.5, 0.3]], np.float32)
-    kl = training.loss(config(loss_function="kl_divergence"))
+    kl = loop.loss(config(loss_function="kl_divergence"))
     assert isinstance(kl, keras.losses.KLDivergence)
     assert float(kl(y_true, y_pred)) == pytest.approx(np.log(1 / 0.5), rel=1e-5)
 
@@ -126,8 +128,8 @@ def test_kl_divergence_is_really_kl():
 def test_label_smoothing_smooths_and_crossentropy_does_not():
     y_true = np.array([[0.0, 1.0]], np.float32)
     y_pred = np.array([[0.25, 0.75]], np.float32)
-    plain = training.loss(config(loss_function="crossentropy"))
-    smooth = training.loss(config(loss_function="label_smoothing", label_smoothing=0.2))
+    plain = loop.loss(config(loss_function="crossentropy"))
+    smooth = loop.loss(config(loss_function="label_smoothing", label_smoothing=0.2))
     assert float(plain(y_true, y_pred)) == pytest.approx(-np.log(0.75), rel=1e-5)
     # Smoothed targets: [0.1, 0.9].
     assert float(smooth(y_true, y_pred)) == pytest.approx(-(0.1 * np.log(0.25) + 0.9 * np.log(0.75)), rel=1e-5)
@@ -135,7 +137,7 @@ def test_label_smoothing_smooths_and_crossentropy_does_not():
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_is_built_with_its_settings(name):
-    opt = training.optimizer(config(optimizer=name, momentum=0.8, nesterov=True, weight_decay=0.01), 10)
+    opt = loop.optimizer(config(optimizer=name, momentum=0.8, nesterov=True, weight_decay=0.01), 10)
     expected = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "nadam": "Nadam"}[name]
     assert type(opt).__name__ == expected
     if name == "sgd":
@@ -148,10 +150,10 @@ def test_every_optimizer_is_built_with_its_settings(name):
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_learning_rate_schedules(schedule):
     cfg = config(lr_schedule=schedule, learning_rate=0.1, epochs=10, lr_decay_epochs=2, lr_decay_factor=0.5)
-    lr = training.learning_rate(cfg, steps_per_epoch=10)
+    lr = loop.learning_rate(cfg, steps_per_epoch=10)
     if schedule in ("constant", "plateau"):
         assert lr == 0.1
-        has_plateau = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in training.callbacks(cfg))
+        has_plateau = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in loop.callbacks(cfg))
         assert has_plateau == (schedule == "plateau")
     elif schedule == "cosine":
         assert float(lr(0)) == pytest.approx(0.1)
@@ -173,17 +175,17 @@ def test_batch_norm_and_dropout_are_placed_as_asked():
     def count(model, kind):
         return sum(isinstance(layer, kind) for layer in model.layers)
 
-    assert count(zoo.build("dnn", config("dnn", batch_norm=True)), keras.layers.BatchNormalization) == 2
-    assert count(zoo.build("dnn", config("dnn", batch_norm=False)), keras.layers.BatchNormalization) == 0
-    mlp = zoo.build("mlp", config(dropout=0.3))
+    assert count(families.build("dnn", config("dnn", batch_norm=True)), keras.layers.BatchNormalization) == 2
+    assert count(families.build("dnn", config("dnn", batch_norm=False)), keras.layers.BatchNormalization) == 0
+    mlp = families.build("mlp", config(dropout=0.3))
     dropouts = [layer.rate for layer in mlp.layers if isinstance(layer, keras.layers.Dropout)]
     assert dropouts == [0.3]  # after the last hidden layer only
 
 
 def test_augmentation_changes_training_batches_only(splits):
     x, y = splits["train"]
-    plain = next(iter(training.dataset(x, y, 32, shuffle=False, augment=False, seed=0)))[0].numpy()
-    augmented = next(iter(training.dataset(x, y, 32, shuffle=False, augment=True, seed=0)))[0].numpy()
+    plain = next(iter(inputs.dataset(x, y, 32, shuffle=False, augment=False, seed=0)))[0].numpy()
+    augmented = next(iter(inputs.dataset(x, y, 32, shuffle=False, augment=True, seed=0)))[0].numpy()
     assert plain.shape == augmented.shape == (32, 28, 28, 1)
     np.testing.assert_array_equal(plain, x[:32])
     assert not np.array_equal(plain, augmented)
@@ -201,24 +203,24 @@ def test_shift_and_flip_is_keras_bilinear_translation_then_mirror():
         images, transform.astype(np.float32), interpolation="bilinear", fill_mode="constant"
     )
     expected = np.where(flip[:, None, None, None], np.asarray(shifted)[:, :, ::-1], np.asarray(shifted))
-    got = training.shift_and_flip(images, shifts, flip).numpy()
+    got = inputs.shift_and_flip(images, shifts, flip).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_whole_pixel_shifts_move_pixels_exactly():
     image = np.zeros((1, 28, 28, 1), np.float32)
     image[0, 10, 10, 0], image[0, 0, 27, 0] = 0.5, 1.0
-    moved = training.shift_and_flip(image, np.array([[1.0, -2.0]], np.float32), np.array([False])).numpy()
+    moved = inputs.shift_and_flip(image, np.array([[1.0, -2.0]], np.float32), np.array([False])).numpy()
     expected = np.zeros_like(image)
     expected[0, 11, 8, 0], expected[0, 1, 25, 0] = 0.5, 1.0
     np.testing.assert_array_equal(moved, expected)
-    mirrored = training.shift_and_flip(image, np.array([[0.0, 0.0]], np.float32), np.array([True])).numpy()
+    mirrored = inputs.shift_and_flip(image, np.array([[0.0, 0.0]], np.float32), np.array([True])).numpy()
     np.testing.assert_array_equal(mirrored, image[:, :, ::-1])
 
 
 def test_augmentation_without_shift_only_mirrors_images(splits):
     x, y = splits["train"]
-    batch = next(iter(training.dataset(x, y, 64, shuffle=False, augment=True, seed=0, max_shift=0)))[0].numpy()
+    batch = next(iter(inputs.dataset(x, y, 64, shuffle=False, augment=True, seed=0, max_shift=0)))[0].numpy()
     mirrored = [not np.array_equal(image, original) for image, original in zip(batch, x[:64], strict=True)]
     for image, original, flipped in zip(batch, x[:64], mirrored, strict=True):
         np.testing.assert_array_equal(image, original[:, ::-1] if flipped else original)
@@ -244,18 +246,16 @@ def test_non_finite_loss_stops_with_a_clear_error(splits, tmp_path):
     x, y = splits["train"]
     poisoned = dict(splits, train=(np.full_like(x, 1e38), y))  # overflows to inf in the first layer
     # Checked once per execution of STEPS_PER_EXECUTION steps, so at the end of this 5-step epoch.
-    with pytest.raises(
-        training.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 5; lower train\.learning_rate"
-    ):
+    with pytest.raises(loop.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 5; lower train\.learning_rate"):
         fit("mlp", config(), poisoned, tmp_path)
 
 
 def test_several_steps_per_execution_give_the_same_weights_as_one(splits, tmp_path, monkeypatch):
     # The speed-up of STEPS_PER_EXECUTION must not change the results of record.
     cfg = config(epochs=2, batch_size=8, batch_norm=True)  # 20 steps per epoch: 2 executions of 16 and a rest
-    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 16)
+    monkeypatch.setattr(loop, "STEPS_PER_EXECUTION", 16)
     chunked, _ = fit("mlp", cfg, splits, tmp_path / "chunked")
-    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
+    monkeypatch.setattr(loop, "STEPS_PER_EXECUTION", 1)
     stepwise, _ = fit("mlp", cfg, splits, tmp_path / "stepwise")
     assert chunked.steps_per_execution == 16
     assert stepwise.steps_per_execution == 1

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import ticker
 
-from stages.atomic import atomic_path
+from fmnist.utils.atomic import atomic_path
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -117,14 +117,14 @@ def prediction_bars(
 
 
 def accuracy_vs_cost(rows: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]]) -> plt.Figure:
-    """Test accuracy of each family against its parameter count and its training time.
+    """Test accuracy of each family against its parameter count and its training compute.
 
     The seeds' reported accuracies are drawn as dashed lines, so a reader sees where we stand.
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, key, label in (
         (axes[0], "params", "parameters"),
-        (axes[1], "train_seconds", "training time (s, this machine)"),
+        (axes[1], "training_flops", "training compute (FLOPs, counted)"),
     ):
         for row in rows:
             ax.scatter(row[key], row["test_accuracy"] * 100, s=40, zorder=3)
@@ -153,7 +153,7 @@ def accuracy_vs_cost(rows: Sequence[dict[str, Any]], references: Sequence[dict[s
             va="center",
         )
     axes[0].set_ylabel("test accuracy (%)")
-    fig.suptitle("Test accuracy against size and training time (dashed: the seeds' reported accuracies)")
+    fig.suptitle("Test accuracy against size and training compute (dashed: the seeds' reported accuracies)")
     fig.tight_layout()
     return fig
 

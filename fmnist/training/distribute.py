@@ -15,7 +15,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from stages.errors import ParamsError
+from fmnist.utils.errors import ParamsError
 
 
 def local_devices() -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stages.errors import OutputError
+from fmnist.utils.errors import OutputError
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The README's fault table and the fault tests stay in step."""
+"""The fault table (docs/faults.md) and the fault tests stay in step."""
 
 import re
 
@@ -6,8 +6,8 @@ from tests.conftest import ROOT
 
 
 def table_tests() -> set[tuple[str, str]]:
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("<!-- faults:start -->") : readme.index("<!-- faults:end -->")]
+    page = (ROOT / "docs/faults.md").read_text()
+    table = page[page.index("<!-- faults:start -->") : page.index("<!-- faults:end -->")]
     return set(re.findall(r"`(tests/\w+\.py)::(\w+)`", table))
 
 
@@ -27,4 +27,4 @@ def test_every_fault_test_is_in_the_table():
     for path in sorted(ROOT.glob("tests/test_faults_*.py")):
         for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE):
             if name not in META:
-                assert (f"tests/{path.name}", name) in refs, f"add tests/{path.name}::{name} to the README's table"
+                assert (f"tests/{path.name}", name) in refs, f"add tests/{path.name}::{name} to docs/faults.md"

@@ -10,9 +10,9 @@ from typing import Any
 
 import keras
 
-from stages.atomic import atomic_path
-from stages.errors import DataError, one_line
-from stages.layers import FusedBatchNormalization
+from fmnist.models.fused_batch_norm import FusedBatchNormalization
+from fmnist.utils.atomic import atomic_path
+from fmnist.utils.errors import DataError, one_line
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -1,4 +1,4 @@
-"""Layers the model zoo needs beyond Keras' own."""
+"""Batch norm for conv feature maps through TensorFlow's fused kernel."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import tensorflow as tf
 class FusedBatchNormalization(keras.layers.BatchNormalization):
     """Keras' batch norm, trained on image batches with TensorFlow's one fused kernel.
 
-    Keras 3 builds batch norm from separate moment, normalise and scale ops; on this 2-core CPU
-    they took 41% of the cnn's training step. The fused kernel (oneDNN's) computes the same
-    function, so only the rounding differs. Inference, dense (2-D) inputs, masks, renorm and
-    synchronized moments keep Keras' own path.
+    Keras 3 builds batch norm from separate moment, normalise and scale ops, which cost the conv
+    families a large share of their training step on a CPU (benchmarks/README.md). The fused kernel
+    (oneDNN's) computes the same function, so only the rounding differs. Inference, dense (2-D)
+    inputs, masks, renorm and synchronized moments keep Keras' own path.
     """
 
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:

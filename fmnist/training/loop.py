@@ -1,10 +1,13 @@
-"""The training loop: ``tf.data`` input, compile from settings, ``fit`` with dvclive curves."""
+"""The training loop, whole: compile from the settings, ``fit`` on ``tf.data`` input, dvclive curves.
+
+Everything a run does between a built model and a trained one is in this file; the input pipeline
+is in :mod:`fmnist.training.inputs`, the multi-host loop in :mod:`fmnist.training.multi_worker`.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,79 +18,18 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages import multi_worker
-from stages.dataset import CLASS_NAMES
-from stages.errors import UserError, check_interrupt, deferred_interrupts
+from fmnist.training import multi_worker
+from fmnist.training.inputs import dataset
+from fmnist.utils.errors import UserError, check_interrupt, deferred_interrupts
 
-# Train steps per call into the graph. Measured on the real data: the mlp and dnn train 13% faster
-# with 32 than with 1 (one Python round trip and callback sync per step), the conv nets the same,
-# and every family's weights are bit-identical. Batch callbacks then see every 32nd step.
+# Train steps per call into the graph: one Python round trip and callback sync per 32 steps instead
+# of per step, which the small dense nets feel (benchmarks/README.md); the weights are bit-identical
+# (tested). Batch callbacks then see every 32nd step.
 STEPS_PER_EXECUTION = 32
 
 
 class DivergedError(UserError):
     """The loss stopped being a finite number."""
-
-
-def _shift_matrices(offsets: tf.Tensor, size: int) -> tf.Tensor:
-    """Per offset, the (size, size) matrix that moves a row or column by that many pixels: bilinear,
-    with zeros shifted in (``out = matrix @ line``)."""
-    positions = tf.range(size, dtype=tf.float32)
-    source = positions[None, :, None] - offsets[:, None, None]
-    return tf.nn.relu(1.0 - tf.abs(source - positions[None, None, :]))
-
-
-def shift_and_flip(images: tf.Tensor, shifts: tf.Tensor | None, flip: tf.Tensor) -> tf.Tensor:
-    """Shift each image by its (down, right) pixels in ``shifts`` (bilinear, zeros shifted in), then
-    mirror it horizontally where ``flip``; without ``shifts``, only mirror.
-
-    The function of Keras' RandomTranslation + RandomFlip, as two batched 28x28 matmuls with the flip
-    folded into the column matrix: 0.32 s instead of 0.76 s per epoch of 54000 images here.
-    """
-    if shifts is None:
-        return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images)
-    rows = _shift_matrices(shifts[:, 0], images.shape[1])
-    cols = _shift_matrices(shifts[:, 1], images.shape[2])
-    cols = tf.where(flip[:, None, None], tf.reverse(cols, [1]), cols)
-    return tf.matmul(tf.matmul(rows, images[..., 0]), cols, transpose_b=True)[..., tf.newaxis]
-
-
-def dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    augment: bool,
-    seed: int,
-    max_shift: int = 2,
-    drop_remainder: bool = False,
-) -> tf.data.Dataset:
-    """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched.
-
-    Augmentation shifts each image by up to ``max_shift`` pixels each way (none if 0), then flips
-    it horizontally or not, at random.
-    """
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    # Batch first, so one-hot encoding and augmentation run once per batch, vectorised.
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment:
-        generator = tf.random.Generator.from_seed(seed)
-
-        def random_shift_and_flip(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            n = tf.shape(images)[0]
-            shifts = generator.uniform([n, 2], -max_shift, max_shift) if max_shift else None
-            return shift_and_flip(images, shifts, generator.uniform([n]) < 0.5), labels
-
-        ds = ds.map(random_shift_and_flip)
-    ds = ds.map(lambda im, lab: (im, tf.one_hot(tf.cast(lab, tf.int32), len(CLASS_NAMES))))
-    # tf.data's autotuner thread was measured here blocking iterator teardown for ~30 s per epoch
-    # (a third of the cnn's training time); with it off, throughput is the same and steady.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def learning_rate(cfg: dict[str, Any], steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -128,7 +70,7 @@ def compile_model(
         optimizer=optimizer(cfg, steps_per_epoch),
         loss=loss(cfg),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=False,  # XLA is 4-10x slower on this kind of CPU
+        jit_compile=False,  # XLA is slower on CPUs like this one (benchmarks/README.md)
         steps_per_execution=steps_per_execution or STEPS_PER_EXECUTION,
     )
 
@@ -207,7 +149,8 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, Any]:
     """Compile and fit ``model`` (built under ``strategy``, default: one device) on ``splits``; write
-    per-epoch curves to ``live_dir``; return a summary. ``train.batch_size`` is per replica."""
+    per-epoch curves to ``live_dir``; return a summary with no wall-clock figure in it, so that the
+    same run gives the same bytes. ``train.batch_size`` is per replica."""
     strategy = strategy or tf.distribute.get_strategy()
     x, y = splits["train"]
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
@@ -239,7 +182,6 @@ def train(
         evaluate = steps.evaluate if steps else lambda ds: model.evaluate(ds, verbose=0)
         test_curve = [TestCurve(live, test_ds, evaluate)] if test_ds is not None else []
         hooks = [*callbacks(cfg), *test_curve, DVCLiveCallback(live=live)]
-        start = time.perf_counter()
         if steps:
             history = multi_worker.fit(steps, train_ds, val_ds, cfg["epochs"], hooks, verbose)
         else:
@@ -251,14 +193,10 @@ def train(
                 shuffle=False,  # the dataset shuffles itself, seeded
                 verbose=verbose,
             ).history
-        seconds = time.perf_counter() - start
     val_loss = history["val_loss"]
-    epochs_run = len(val_loss)
     return {
         "params": model.count_params(),
-        "epochs_run": epochs_run,
+        "epochs_run": len(val_loss),
         "best_epoch": int(np.argmin(val_loss)) + 1,
-        "train_seconds": round(seconds, 2),
-        "images_per_second": round(images_per_epoch * epochs_run / seconds, 1),
-        "train_images": len(x),
+        "train_images": images_per_epoch,  # multi-worker drops each epoch's last partial batch
     }

@@ -1,29 +1,21 @@
-"""Fashion-MNIST's files and the IDX format they are stored in."""
+"""Fashion-MNIST's files, its classes, and the IDX format its files are stored in."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from stages.atomic import atomic_path
-from stages.errors import DataError
+from fmnist.utils.errors import DataError
 
-# SHA-256 of the *decompressed* files: mirrors recompress, so the .gz bytes differ between them.
-FILE_SHA256 = {
-    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-}
+# (images, labels) of each published split; their SHA-256s are pinned in params.yaml (download.sha256).
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+FILE_NAMES = tuple(name for pair in SPLIT_FILES.values() for name in pair)
 CLASS_NAMES = (
     "T-shirt/top",
     "Trouser",
@@ -97,23 +89,3 @@ def read_idx_gz(path: Path) -> tuple[np.ndarray, str]:
         raise DataError(f"cannot read {path}: {err.strerror}; run 'dvc repro download'") from None
     data = gunzip(compressed, str(path))
     return parse_idx(data, str(path)), hashlib.sha256(data).hexdigest()
-
-
-def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Like ``np.savez_compressed`` but with fixed zip timestamps, so equal arrays give equal bytes."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for key, array in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
-
-
-def load_split(processed_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """A preprocessed split as normalised float32 images (N, 28, 28, 1) and uint8 labels."""
-    norm = json.loads((Path(processed_dir) / "meta.json").read_text())["normalization"]
-    with np.load(Path(processed_dir) / f"{split}.npz", allow_pickle=False) as npz:
-        images, labels = npz["images"], npz["labels"]
-    scale = np.float32(1.0 / (255.0 * norm["std"]))
-    x = images.astype(np.float32) * scale - np.float32(norm["mean"] / norm["std"])
-    return x[..., np.newaxis], labels

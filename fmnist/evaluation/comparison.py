@@ -1,0 +1,100 @@
+"""Every family side by side, and against the seeds' reported accuracies.
+
+Only figures that the same run reproduces bit for bit: accuracy, parameters, epochs, and the
+training compute counted from the model. Wall-clock speed is the benchmark's
+(``metrics/benchmark.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fmnist.utils.errors import DataError
+
+TRAIN_DIR = Path("metrics/train")
+EVALUATE_DIR = Path("metrics/evaluate")
+
+# What the seed projects (../shared/seeds/) report for their best runs, on the same test set.
+REFERENCES = (
+    {"source": "seed 001", "model": "AlexNet, 10 epochs", "test_accuracy": 0.9314},
+    {"source": "seed 004", "model": "CNN", "test_accuracy": 0.92},
+    {"source": "seed 001", "model": "FCN", "test_accuracy": 0.8846},
+    {"source": "seed 003", "model": "MLP (about)", "test_accuracy": 0.88},
+    {"source": "seed 004", "model": "ANN", "test_accuracy": 0.8615},
+)
+# dvclive's folder of each curve, and the name the comparison gives it.
+SPLITS = {"train": "train", "eval": "val", "test": "test"}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; run 'dvc repro' to produce it") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun its stage with 'dvc repro -f'") from None
+
+
+def family_row(family: str) -> dict[str, Any]:
+    """One family's headline figures from its training summary and its evaluation."""
+    summary = _read_json(TRAIN_DIR / family / "summary.json")
+    metrics = _read_json(EVALUATE_DIR / family / "metrics.json")
+    return {
+        "family": family,
+        "test_accuracy": metrics["test"]["accuracy"],
+        "macro_f1": metrics["macro"]["f1"],
+        "top2_accuracy": metrics["test"]["top2_accuracy"],
+        "params": summary["params"],
+        "epochs": summary["epochs_run"],
+        "training_flops_per_image": summary["training_flops_per_image"],
+        "training_flops": summary["training_flops_per_image"] * summary["train_images"] * summary["epochs_run"],
+    }
+
+
+def read_curves(family: str) -> pd.DataFrame:
+    """Per-epoch loss and accuracy of one family: columns family, split, epoch, loss, accuracy."""
+    frames = []
+    for folder, split in SPLITS.items():
+        base = TRAIN_DIR / family / "plots" / "metrics" / folder
+        if not (base / "loss.tsv").exists():
+            continue  # the test curve is only there with train.test_curve
+        curve = pd.read_csv(base / "loss.tsv", sep="\t").merge(pd.read_csv(base / "accuracy.tsv", sep="\t"), on="step")
+        frames.append(curve.assign(family=family, split=split, epoch=curve["step"] + 1))
+    if not frames:
+        raise DataError(f"{TRAIN_DIR / family / 'plots'} has no curves; run 'dvc repro train@{family}'")
+    return pd.concat(frames)[["family", "split", "epoch", "loss", "accuracy"]]
+
+
+def best_family(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The most accurate family; on a tie, the smaller one."""
+    best = max(rows, key=lambda r: (r["test_accuracy"], -r["params"]))
+    return {"family": best["family"], "test_accuracy": best["test_accuracy"], "macro_f1": best["macro_f1"]}
+
+
+def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
+    """The families, then the seeds' reported accuracies, as one GitHub/terminal-friendly table."""
+    ours = pd.DataFrame(
+        {
+            "model": [f"**{r['family']}**" if r["family"] == best["family"] else r["family"] for r in rows],
+            "test accuracy": [f"{r['test_accuracy']:.2%}" for r in rows],
+            "macro F1": [f"{r['macro_f1']:.4f}" for r in rows],
+            "top-2": [f"{r['top2_accuracy']:.2%}" for r in rows],
+            "parameters": [f"{r['params']:,}" for r in rows],
+            "epochs": [str(r["epochs"]) for r in rows],
+            "MFLOP per training image": [f"{r['training_flops_per_image'] / 1e6:,.1f}" for r in rows],
+            "training PFLOP": [f"{r['training_flops'] / 1e15:,.2f}" for r in rows],
+        }
+    )
+    seeds = pd.DataFrame(
+        {
+            "model": [f"{ref['source']}: {ref['model']} (reported)" for ref in REFERENCES],
+            "test accuracy": [f"{ref['test_accuracy']:.2%}" for ref in REFERENCES],
+        }
+    )
+    table = pd.concat([ours, seeds]).fillna("")
+    alignment = ["left"] + ["right"] * (len(table.columns) - 1)
+    return table.to_markdown(index=False, colalign=alignment) + "\n"

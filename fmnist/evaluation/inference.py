@@ -1,0 +1,59 @@
+"""Run a trained model: check it is the family it claims to be, predict in batches, time it.
+
+The evaluate stage predicts; only the benchmark times (a timing in an output DVC tracks would
+change on every run).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from fmnist.utils.errors import DataError
+
+
+def check_model(model: Any, expected: Any, path: Path, family: str) -> None:
+    """Refuse a model whose layers or weight shapes differ from what ``family`` builds now."""
+
+    def signature(m: Any) -> list[tuple[str, tuple[int, ...]]]:
+        return [(type(layer).__name__, tuple(w.shape)) for layer in m.layers for w in layer.weights]
+
+    if signature(model) != signature(expected):
+        raise DataError(
+            f"{path} does not match family '{family}' as params.yaml defines it "
+            f"({model.count_params()} parameters, expected {expected.count_params()}); "
+            f"retrain it with 'dvc repro train@{family}'"
+        )
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Class probabilities of ``x``, computed in batches of ``batch_size`` (the batch changes the bits)."""
+    forward = tf.function(lambda batch: model(batch, training=False))
+    return np.concatenate([forward(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+
+
+def images_per_second(model: Any, x: np.ndarray, batch_size: int) -> float:
+    """Throughput of batched prediction over ``x``, after a warm-up batch that traces the graph."""
+    forward = tf.function(lambda batch: model(batch, training=False))
+    forward(x[:batch_size])
+    start = time.perf_counter()
+    for i in range(0, len(x), batch_size):
+        forward(x[i : i + batch_size]).numpy()
+    return len(x) / (time.perf_counter() - start)
+
+
+def median_latency_ms(model: Any, x: np.ndarray, runs: int) -> float:
+    """Median wall time of one single-image prediction, as a served model would see it."""
+    forward = tf.function(lambda image: model(image, training=False))
+    forward(x[:1])
+    times = []
+    for i in range(runs):
+        image = x[i % len(x)][np.newaxis]
+        start = time.perf_counter()
+        forward(image).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)

@@ -1,0 +1,31 @@
+"""cnn: VGG-style blocks of two 3x3 convs and a max-pool, then a dense head (seed 004's CNN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.config.schema import Param
+
+HELP = "VGG-style conv net with batch norm, dropout and augmentation (seed 004)."
+KEYS = {
+    "filters": Param(
+        "Filters of each VGG block (two 3x3 convs, 2x2 max-pool).", kind=list, item=int, min_items=1, ge=1
+    ),
+    "dense": Param("Units of the dense layer after the conv blocks.", kind=int, ge=1),
+}
+
+
+def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
+    from fmnist.models.blocks import classifier, conv, dense, image_input, layers
+
+    inputs = image_input()
+    x = inputs
+    for filters in cfg["filters"]:
+        x = conv(x, filters, cfg)
+        x = conv(x, filters, cfg)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(cfg["dropout"])(x)
+    x = layers.Flatten()(x)
+    x = dense(x, cfg["dense"], cfg)
+    x = layers.Dropout(cfg["dropout"])(x)
+    return inputs, classifier(x, cfg)

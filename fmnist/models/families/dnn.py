@@ -1,0 +1,23 @@
+"""dnn: a deeper dense net, batch norm and dropout after every layer (seed 001's FCN, seed 004's ANN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.config.schema import Param
+
+HELP = "Deeper fully connected net, batch norm and dropout after every hidden layer (seeds 001, 004)."
+KEYS = {
+    "hidden": Param("Units of each hidden dense layer, input to output.", kind=list, item=int, min_items=1, ge=1),
+}
+
+
+def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
+    from fmnist.models.blocks import classifier, dense, image_input, layers
+
+    inputs = image_input()
+    x = layers.Flatten()(inputs)
+    for units in cfg["hidden"]:
+        x = dense(x, units, cfg)
+        x = layers.Dropout(cfg["dropout"])(x)
+    return inputs, classifier(x, cfg)

@@ -1,0 +1,56 @@
+"""Run the seeds' studies as DVC experiment sweeps, and report them with statistics.
+
+    python -m fmnist.studies list
+    python -m fmnist.studies run NAME [--repeats N] [--jobs J] [--epochs E] [--train-limit L]
+    python -m fmnist.studies report NAME [the same budget flags]
+
+``run`` queues every configuration x repeat and waits for DVC's queue; run it again and finished
+experiments are skipped. ``report`` writes ``metrics/studies/NAME.{json,md}`` and
+``plots/studies/NAME.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fmnist.studies.report import markdown, report
+from fmnist.studies.runner import run
+from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError, configurations, load_studies
+from fmnist.utils.errors import run_stage
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmnist.studies", description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=Path, default=STUDIES_FILE, help="the studies file")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the studies and their sizes")
+    for command in ("run", "report"):
+        p = sub.add_parser(command)
+        p.add_argument("name")
+        p.add_argument("--repeats", type=int, help="runs per configuration (default: the study's)")
+        p.add_argument("--epochs", type=int, default=0, help="cut every run to this many epochs")
+        p.add_argument("--train-limit", type=int, default=0, help="train on this many images")
+        if command == "run":
+            p.add_argument("--jobs", type=int, default=1, help="queue workers running at once")
+    args = parser.parse_args(argv)
+    studies = load_studies(args.studies)
+    if args.command == "list":
+        for name, study in studies.items():
+            n = len(configurations(study))
+            print(f"{name:28} seed {study['seed']}  {n:3} configurations x {study['repeats']} repeats")
+        return
+    if args.name not in studies:
+        raise StudyError(f"unknown study '{args.name}'; known: {', '.join(studies)}")
+    study = studies[args.name]
+    budget = Budget(args.epochs, args.train_limit)
+    repeats = args.repeats or study["repeats"]
+    if args.command == "run":
+        run(args.name, study, budget, repeats, args.jobs)
+    summary = report(args.name, study, budget, repeats)
+    print(markdown(summary, None), end="")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

@@ -1,0 +1,90 @@
+"""A study's report: ``metrics/studies/NAME.json``, ``NAME.md`` and ``plots/studies/NAME.png``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fmnist.evaluation import figures
+from fmnist.studies.runner import collect
+from fmnist.studies.spec import Budget, StudyError, planned_runs
+from fmnist.studies.statistics import ALPHA, summarize
+from fmnist.utils.atomic import atomic_path, write_json
+
+OUT_DIR = Path("metrics/studies")
+PLOTS_DIR = Path("plots/studies")
+
+
+VERDICT_TEXT = {
+    "supported": "supported",
+    "contradicted": "contradicted",
+    "tie": f"not shown: p >= {ALPHA}, the difference may be run-to-run noise",
+    "untestable": "untestable: fewer than 2 runs per side",
+}
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
+    lines = [
+        f"# Study {summary['study']} (seed {summary['seed']})",
+        "",
+        summary["description"],
+        "",
+        f"Budget: {summary['budget']['described']}; {summary['budget']['repeats']} repeats (train.seed 0..).",
+    ]
+    if wall:
+        lines.append(
+            f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers"
+            f" (code at commit {wall.get('baseline', 'unknown')})."
+        )
+    sampled = summary["sampled"]  # a random search: show what each configuration drew
+    lines += [
+        "",
+        "| configuration |" + (" sampled settings |" if sampled else "") + " test accuracy (mean ± std) | n |",
+        "| --- |" + (" --- |" if sampled else "") + " ---: | ---: |",
+    ]
+    for row in summary["configurations"]:
+        best = "**" if row["config"] == summary["best"] else ""
+        drawn = ", ".join(f"{key} {_shown(row['settings'][key])}" for key in sampled)
+        lines.append(
+            f"| {best}{row['config']}{best} |"
+            + (f" {drawn} |" if sampled else "")
+            + f" {row['mean']:.2%} ± {row['std']:.2%} | {row['n']} |"
+        )
+    if summary["claims"]:
+        lines += [
+            "",
+            f"| the seed's claim | verdict (Welch's t-test, alpha {ALPHA}) | evidence |",
+            "| --- | --- | --- |",
+        ]
+        for c in summary["claims"]:
+            evidence = "; ".join(
+                f"{t['a']} {t['mean_a']:.2%} vs {t['b']} {t['mean_b']:.2%}"
+                + (f", p = {t['p']:.3g}" if t["p"] is not None else "")
+                for t in c["tests"]
+            )
+            if "effect" in c:
+                evidence += (
+                    f"; effect {c['effect']:+.2%}, largest gap between {c['versus']} levels {c['versus_gap']:.2%}"
+                    + (f" (p = {c['versus_p']:.3g})" if c.get("versus_p") is not None else "")
+                )
+            lines.append(f"| {c['claim']} | {VERDICT_TEXT[c['verdict']]} | {evidence} |")
+    return "\n".join(lines) + "\n"
+
+
+def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> dict[str, Any]:
+    runs = collect(planned_runs(name, study, budget, repeats))
+    if not runs:
+        raise StudyError(f"no finished runs of {name} at this budget; run 'python -m fmnist.studies run {name}' first")
+    summary = summarize(name, study, runs, budget, repeats)
+    wall_file = OUT_DIR / f"{name}.run.json"
+    wall = json.loads(wall_file.read_text()) if wall_file.exists() else None
+    write_json(OUT_DIR / f"{name}.json", {**summary, "run": wall})
+    with atomic_path(OUT_DIR / f"{name}.md") as tmp:
+        tmp.write_text(markdown(summary, wall))
+    figures.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{name}.png")
+    return summary

@@ -1,0 +1,121 @@
+"""Run a study's configurations as DVC experiments through DVC's queue, and read their results back.
+
+Runs are queued with ``dvc exp run --queue`` under names derived from their settings and budget,
+then run by ``dvc queue start -j J``; a run that already finished is never queued again. Every
+experiment's state and metrics are read from ``dvc exp show --json``, never from a text table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
+from fmnist.utils.atomic import write_json
+
+RUN_RECORDS = Path("metrics/studies")
+ACTIVE = {"queued", "running"}
+
+
+def dvc(*args: str) -> str:
+    result = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    if result.returncode:
+        raise StudyError(f"'dvc {' '.join(args)}' failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    return result.stdout
+
+
+def experiments() -> dict[str, dict[str, Any]]:
+    """Every experiment of this project, by name: its state (success, queued, running or failed) and data."""
+    return parse_experiments(json.loads(dvc("exp", "show", "--all-commits", "--json")))
+
+
+def parse_experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The experiments in ``dvc exp show --json`` output, by name, with their state and data."""
+    found: dict[str, dict[str, Any]] = {}
+    for baseline in shown:
+        for exp_range in baseline.get("experiments") or []:
+            revs = exp_range.get("revs") or [{}]
+            name = exp_range.get("name") or revs[0].get("name")
+            if name:
+                state = (exp_range.get("executor") or {}).get("state") or "success"
+                found[name] = {"state": state, "data": revs[0].get("data") or {}}
+    return found
+
+
+def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: int) -> None:
+    runs = planned_runs(name, study, budget, repeats)
+    names = {r.name for r in runs}
+    baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    known = experiments()
+    todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
+    n_configs = len(runs) // repeats
+    print(f"{name}: {len(runs)} runs ({n_configs} configurations x {repeats}), {len(runs) - len(todo)} done or queued")
+    start = time.perf_counter()
+    for r in todo:
+        dvc(
+            "exp",
+            "run",
+            "--queue",
+            "--name",
+            r.name,
+            *[a for o in overrides(r.config, budget, r.repeat) for a in ("-S", o)],
+            f"evaluate@{r.config.family}",
+        )
+    done = {n for n, exp in known.items() if exp["state"] == "success"} & names
+    if done != names:
+        # The workers it starts outlive it and would hold captured pipes open: no pipes, no waiting.
+        subprocess.Popen(
+            ["dvc", "queue", "start", "--jobs", str(jobs)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        with tqdm(total=len(runs), initial=len(done), unit="run", disable=None) as bar:
+            while True:
+                states = {n: exp["state"] for n, exp in experiments().items() if n in names}
+                bar.update(sum(state == "success" for state in states.values()) - bar.n)
+                if not any(state in ACTIVE for state in states.values()):
+                    break
+                time.sleep(5)
+        failed = sorted(n for n in names if states.get(n) == "failed")
+        if failed:
+            raise StudyError(
+                f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
+            )
+    RUN_RECORDS.mkdir(parents=True, exist_ok=True)
+    record = RUN_RECORDS / f"{name}.run.json"
+    # A resumed or extended study (more repeats) adds to the time already spent at this budget.
+    earlier = json.loads(record.read_text()) if record.exists() else {}
+    spent = earlier.get("wall_seconds", 0.0) if earlier.get("budget") == budget.__dict__ else 0.0
+    write_json(
+        record,
+        {
+            "budget": budget.__dict__,
+            "repeats": repeats,
+            "jobs": jobs,
+            "runs": len(runs),
+            "baseline": baseline,
+            "wall_seconds": round(spent + time.perf_counter() - start, 1),
+        },
+    )
+
+
+def collect(runs: list[Run]) -> list[Run]:
+    """Fill each run's test accuracy from ``dvc exp show --json``; leave out runs not finished."""
+    found = experiments()
+    out = []
+    for r in runs:
+        exp = found.get(r.name)
+        if exp is None or exp["state"] != "success":
+            continue
+        metrics = exp["data"].get("metrics", {}).get(f"metrics/evaluate/{r.config.family}/metrics.json", {})
+        scores = metrics.get("data", {})
+        if "test" in scores:
+            r.accuracy = scores["test"]["accuracy"]
+            out.append(r)
+    return out
