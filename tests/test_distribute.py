@@ -62,6 +62,7 @@ def copy_project(project: Path, to: Path) -> Path:
     return to
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_matches_one_device(project, tmp_path):
     write_params(project, train={**TRAIN, "batch_size": 32}, families=TINY)
     finish(stage(project, "mlp"))
@@ -96,6 +97,7 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_trains_on_two_processes_and_only_the_chief_writes(project, tmp_path):
     write_params(project, train={**TRAIN, "epochs": 1, "batch_size": 32, "distribute": "multi_worker"}, families=TINY)
     worker = copy_project(project, tmp_path / "worker")

@@ -58,6 +58,7 @@ def test_training_learns_the_synthetic_classes(splits, tmp_path):
     assert (model.predict(x, verbose=0).argmax(1) == y).mean() > 0.8
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights(splits, tmp_path):
     cfg = config("cnn")  # dropout, batch norm, shuffling and augmentation: every source of randomness
     first, _ = fit("cnn", cfg, splits, tmp_path / "a")
@@ -250,6 +251,7 @@ def test_non_finite_loss_stops_with_a_clear_error(splits, tmp_path):
         fit("mlp", config(), poisoned, tmp_path)
 
 
+@pytest.mark.slow
 def test_several_steps_per_execution_give_the_same_weights_as_one(splits, tmp_path, monkeypatch):
     # The speed-up of STEPS_PER_EXECUTION must not change the results of record.
     cfg = config(epochs=2, batch_size=8, batch_norm=True)  # 20 steps per epoch: 2 executions of 16 and a rest

@@ -1,8 +1,10 @@
 """Run a study's configurations as DVC experiments through DVC's queue, and read their results back.
 
 Runs are queued with ``dvc exp run --queue`` under names derived from their settings and budget,
-then run by ``dvc queue start -j J``; a run that already finished is never queued again. Every
-experiment's state and metrics are read from ``dvc exp show --json``, never from a text table.
+then run by ``dvc exp run --run-all --jobs J``, which waits for them; a run that already finished
+is never queued again. Every experiment's state and metrics are read from ``dvc exp show --json``
+once the queue is done (polling it while workers run can hang it: treeverse/dvc#8762), never from
+a text table.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
 RUN_RECORDS = Path("metrics/studies")
+LOG_DIR = Path(".dvc/tmp/studies")  # DVC ignores it; git too
 ACTIVE = {"queued", "running"}
 
 
@@ -68,21 +69,20 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
         )
     done = {n for n, exp in known.items() if exp["state"] == "success"} & names
     if done != names:
-        # The workers it starts outlive it and would hold captured pipes open: no pipes, no waiting.
-        subprocess.Popen(
-            ["dvc", "queue", "start", "--jobs", str(jobs)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        with tqdm(total=len(runs), initial=len(done), unit="run", disable=None) as bar:
-            while True:
-                states = {n: exp["state"] for n, exp in experiments().items() if n in names}
-                bar.update(sum(state == "success" for state in states.values()) - bar.n)
-                if not any(state in ACTIVE for state in states.values()):
-                    break
-                time.sleep(5)
-        failed = sorted(n for n in names if states.get(n) == "failed")
+        # `--run-all` starts the queue's workers and returns when every queued run has ended. Its
+        # output goes to a file: the workers it spawns inherit it, and would hold a pipe open.
+        log = LOG_DIR / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"{name}: {len(names - done)} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
+        with log.open("a") as out:
+            subprocess.run(
+                ["dvc", "exp", "run", "--run-all", "--jobs", str(jobs)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        states = {n: exp["state"] for n, exp in experiments().items() if n in names}
+        failed = sorted(n for n in names if states.get(n) != "success")
         if failed:
             raise StudyError(
                 f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
