@@ -33,6 +33,7 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     for _ in range(2):
+        dropout = layers.Dropout(cfg["dropout"])  # made first: see fmnist/models/families/__init__.py
         x = dense(x, cfg["dense"], cfg)
-        x = layers.Dropout(cfg["dropout"])(x)
+        x = dropout(x)
     return inputs, classifier(x, cfg)

@@ -18,6 +18,7 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     inputs = image_input()
     x = layers.Flatten()(inputs)
     for units in cfg["hidden"]:
+        dropout = layers.Dropout(cfg["dropout"])  # made first: see fmnist/models/families/__init__.py
         x = dense(x, units, cfg)
-        x = layers.Dropout(cfg["dropout"])(x)
+        x = dropout(x)
     return inputs, classifier(x, cfg)
