@@ -5,11 +5,6 @@ A family module holds three things: ``HELP`` (one sentence for the parameter ref
 which returns the inputs and outputs of an uncompiled Keras model from (28, 28, 1) images to 10
 softmax probabilities. Adding a family is one module here plus its block under ``families:`` in
 ``params.yaml`` (docs/extending.md).
-
-Layers draw their random seeds (initial weights, dropout masks) in the order they are made, so the
-order of construction is part of a family's results: a builder that makes its layers in another
-order trains other weights. Where a Dropout is made before the layer it follows, that is the order
-the results of record were trained with.
 """
 
 from __future__ import annotations

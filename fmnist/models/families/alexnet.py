@@ -33,7 +33,9 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     for _ in range(2):
-        dropout = layers.Dropout(cfg["dropout"])  # made first: see fmnist/models/families/__init__.py
+        # Made before the layer it follows, as the results of record were: layers draw their seeds in
+        # the order they are made, so another order trains other weights.
+        dropout = layers.Dropout(cfg["dropout"])
         x = dense(x, cfg["dense"], cfg)
         x = dropout(x)
     return inputs, classifier(x, cfg)

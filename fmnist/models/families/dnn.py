@@ -18,7 +18,9 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     inputs = image_input()
     x = layers.Flatten()(inputs)
     for units in cfg["hidden"]:
-        dropout = layers.Dropout(cfg["dropout"])  # made first: see fmnist/models/families/__init__.py
+        # Made before the layer it follows, as the results of record were: layers draw their seeds in
+        # the order they are made, so another order trains other weights.
+        dropout = layers.Dropout(cfg["dropout"])
         x = dense(x, units, cfg)
         x = dropout(x)
     return inputs, classifier(x, cfg)
