@@ -86,7 +86,7 @@ def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
             "parameters": [f"{r['params']:,}" for r in rows],
             "epochs": [str(r["epochs"]) for r in rows],
             "MFLOP per training image": [f"{r['training_flops_per_image'] / 1e6:,.1f}" for r in rows],
-            "training PFLOP": [f"{r['training_flops'] / 1e15:,.2f}" for r in rows],
+            "training TFLOP": [f"{r['training_flops'] / 1e12:,.1f}" for r in rows],
         }
     )
     seeds = pd.DataFrame(
@@ -97,4 +97,5 @@ def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
     )
     table = pd.concat([ours, seeds]).fillna("")
     alignment = ["left"] + ["right"] * (len(table.columns) - 1)
-    return table.to_markdown(index=False, colalign=alignment) + "\n"
+    # Cells are formatted here; tabulate would re-read "8.0" as 8 and drop the decimals.
+    return table.to_markdown(index=False, colalign=alignment, disable_numparse=True) + "\n"
