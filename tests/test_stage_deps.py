@@ -35,13 +35,15 @@ def imported_files(module: str) -> set[str]:
         seen.add(name)
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        if source_of(name) is None:  # a folder without __init__.py (stages/): no code of its own
+            continue
         tree = ast.parse(source_of(name).read_text())
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             todo += [n for n in names if source_of(n)]
-    files = {source_of(name) for name in seen}
+    files = {source_of(name) for name in seen} - {None}
     return {str(path.relative_to(ROOT)) for path in files if path.read_text().strip()}
 
 
