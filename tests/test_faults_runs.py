@@ -19,6 +19,7 @@ def files(project) -> set[str]:
     return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() or p.name.endswith(".tmp")}
 
 
+@pytest.mark.slow  # a training subprocess per signal
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_training_leaves_nothing_and_the_rerun_is_clean(project, sig):
     write_params(project, train={"epochs": 1000, "batch_size": 32}, families=TINY)
