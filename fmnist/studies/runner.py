@@ -48,6 +48,18 @@ def parse_experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def settled(names: set[str], timeout: float = 120.0) -> dict[str, str | None]:
+    """The state of each named experiment once none is queued or running any more (or ``timeout``
+    seconds have passed): a run's record can lag the end of the queue by a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        known = experiments()
+        states = {n: known.get(n, {}).get("state") for n in names}
+        if not any(state in ACTIVE for state in states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(2)
+
+
 def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: int) -> None:
     runs = planned_runs(name, study, budget, repeats)
     names = {r.name for r in runs}
@@ -81,7 +93,7 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        states = {n: exp["state"] for n, exp in experiments().items() if n in names}
+        states = settled(names)
         failed = sorted(n for n in names if states.get(n) != "success")
         if failed:
             raise StudyError(
