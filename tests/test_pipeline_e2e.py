@@ -281,8 +281,12 @@ def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
     names = set(sh(repo, "dvc", "exp", "list", "--name-only").stdout.split())
     assert len({n for n in names if n.startswith("tiny-grid-")}) == 4
 
+    assert "tiny-grid: 4 runs to go, about " in first.stdout  # the estimate comes before the runs
+    record = (repo / "metrics/studies/tiny-grid.run.json").read_bytes()
+
     again = sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")
     assert "4 done or queued" in again.stdout
+    assert (repo / "metrics/studies/tiny-grid.run.json").read_bytes() == record  # nothing ran, nothing rewritten
 
     report = json.loads((repo / "metrics/studies/tiny-grid.json").read_text())
     assert [row["n"] for row in report["configurations"]] == [1, 1, 1, 1]

@@ -170,3 +170,46 @@ def test_a_which_matters_more_claim_weighs_both_factors():
         judged({(a, w): [0.85 + n for n in noise] for a in ("relu", "tanh") for w in ("wide", "narrow")})["verdict"]
         == "tie"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "seed002-progression", "--epochs", "0"], "--epochs 0 is not allowed; expected an integer >= 1"),
+        (["run", "seed002-progression", "--epochs", "-3"], "--epochs -3 is not allowed"),
+        (["run", "seed002-progression", "--jobs", "x"], "--jobs x is not allowed; expected an integer >= 1"),
+        (["run", "seed002-progression", "--repeats", "0"], "--repeats 0 is not allowed"),
+        (["report", "seed002-progression", "--train-limit", "5"], "--train-limit 5 is not allowed"),
+        (["run", "seed002-progression", "--epochs", "2.5"], "--epochs 2.5 is not allowed"),
+    ],
+)
+def test_every_study_flag_is_checked_up_front_in_one_line(tmp_path, monkeypatch, capsys, args, message):
+    from fmnist.studies.__main__ import main
+    from fmnist.utils.errors import run_stage
+
+    monkeypatch.chdir(tmp_path)  # no project here: a flag must fail before anything is read or queued
+    assert run_stage(main, args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cut_budget_reports_under_its_own_name_never_over_the_studys_own():
+    assert spec.Budget().report_name("seed000-grid") == "seed000-grid"
+    assert spec.Budget(epochs=2, train_limit=5000).report_name("seed000-grid") == "seed000-grid.epochs2.limit5000"
+    assert spec.Budget(epochs=2).report_name("s") == "s.epochs2"
+
+
+def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_dvcs_time(tmp_path, monkeypatch):
+    from fmnist.studies import runner
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(shipped_raw()))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/benchmark.json").write_text('{"throughput": {"mlp": {"ours_images_per_second": 1000.0}}}')
+    runs = spec.planned_runs("s", GRID, spec.Budget(epochs=2, train_limit=5000), repeats=2)
+    expected = len(runs) * 5000 * 2 / 1000.0 + runner.DVC_SECONDS_PER_RUN * len(runs) / 2
+    assert runner.estimate_seconds(runs, spec.Budget(epochs=2, train_limit=5000), jobs=2) == pytest.approx(expected)
+    cnn = spec.planned_runs("s", {**GRID, "family": "cnn", "grid": {}}, spec.Budget(), repeats=1)
+    assert runner.estimate_seconds(cnn, spec.Budget(), jobs=1) is None  # no rate for the cnn here

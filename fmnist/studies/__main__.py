@@ -15,10 +15,28 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
+from fmnist.config.schema import Param
 from fmnist.studies.report import markdown, report
 from fmnist.studies.runner import run
 from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError, configurations, load_studies
-from fmnist.utils.errors import run_stage
+from fmnist.utils.errors import ParamsError, run_stage
+
+FLAGS = {
+    "--repeats": Param("", kind=int, ge=1, le=100),
+    "--epochs": Param("", kind=int, ge=1, le=1000),
+    "--train-limit": Param("", kind=int, ge=10, le=60000),  # at least one image per class
+    "--jobs": Param("", kind=int, ge=1, le=64),
+}
+
+
+def check_flag(flag: str, text: str, spec: Param) -> int:
+    """The flag's value, or a one-line error (exit 2) naming it and what is allowed."""
+    try:
+        return spec.check(yaml.safe_load(text))
+    except (ValueError, TypeError, yaml.YAMLError):
+        raise ParamsError(f"{flag} {text} is not allowed; expected {spec.allowed()}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,12 +47,17 @@ def main(argv: list[str] | None = None) -> None:
     for command in ("run", "report"):
         p = sub.add_parser(command)
         p.add_argument("name")
-        p.add_argument("--repeats", type=int, help="runs per configuration (default: the study's)")
-        p.add_argument("--epochs", type=int, default=0, help="cut every run to this many epochs")
-        p.add_argument("--train-limit", type=int, default=0, help="train on this many images")
+        # Read as text and checked below like a params key, so a bad value is one line, exit 2.
+        p.add_argument("--repeats", help="runs per configuration (default: the study's)")
+        p.add_argument("--epochs", help="cut every run to this many epochs (default: the study's own)")
+        p.add_argument("--train-limit", help="train on this many images (default: all)")
         if command == "run":
-            p.add_argument("--jobs", type=int, default=1, help="queue workers running at once")
+            p.add_argument("--jobs", default="1", help="queue workers running at once")
     args = parser.parse_args(argv)
+    for flag, spec in FLAGS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is not None:
+            setattr(args, flag.lstrip("-").replace("-", "_"), check_flag(flag, value, spec))
     studies = load_studies(args.studies)
     if args.command == "list":
         for name, study in studies.items():
@@ -44,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.name not in studies:
         raise StudyError(f"unknown study '{args.name}'; known: {', '.join(studies)}")
     study = studies[args.name]
-    budget = Budget(args.epochs, args.train_limit)
+    budget = Budget(args.epochs or 0, args.train_limit or 0)
     repeats = args.repeats or study["repeats"]
     if args.command == "run":
         run(args.name, study, budget, repeats, args.jobs)

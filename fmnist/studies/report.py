@@ -81,10 +81,11 @@ def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> di
     if not runs:
         raise StudyError(f"no finished runs of {name} at this budget; run 'python -m fmnist.studies run {name}' first")
     summary = summarize(name, study, runs, budget, repeats)
-    wall_file = OUT_DIR / f"{name}.run.json"
+    stem = budget.report_name(name)
+    wall_file = OUT_DIR / f"{stem}.run.json"
     wall = json.loads(wall_file.read_text()) if wall_file.exists() else None
-    write_json(OUT_DIR / f"{name}.json", {**summary, "run": wall})
-    with atomic_path(OUT_DIR / f"{name}.md") as tmp:
+    write_json(OUT_DIR / f"{stem}.json", {**summary, "run": wall})
+    with atomic_path(OUT_DIR / f"{stem}.md") as tmp:
         tmp.write_text(markdown(summary, wall))
-    figures.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{name}.png")
+    figures.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{stem}.png")
     return summary

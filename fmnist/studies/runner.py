@@ -15,10 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fmnist.config.params import PARAMS_FILE, read_yaml
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
 RUN_RECORDS = Path("metrics/studies")
+BENCHMARK = Path("metrics/benchmark.json")
+# DVC's own time per queued run (a copy of the workspace, checkout, collection), as seen in the
+# end-to-end tests' tiny runs: the floor of every estimate.
+DVC_SECONDS_PER_RUN = 20.0
 LOG_DIR = Path(".dvc/tmp/studies")  # DVC ignores it; git too
 ACTIVE = {"queued", "running"}
 
@@ -48,6 +53,24 @@ def parse_experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def estimate_seconds(runs: list[Run], budget: Budget, jobs: int) -> float | None:
+    """A rough wall time for ``runs``: their training images at the benchmark's rate for each family
+    (measured at its default size, on the whole machine, so workers share it), plus DVC's time per
+    run spread over the workers. None when the benchmark has no rate for a family."""
+    rates = json.loads(BENCHMARK.read_text()).get("throughput", {}) if BENCHMARK.exists() else {}
+    params = read_yaml(PARAMS_FILE)
+    images = budget.train_limit or round(60000 * (1 - params["preprocess"]["val_fraction"]))
+    training = 0.0
+    for r in runs:
+        rate = rates.get(r.config.family, {}).get("ours_images_per_second")
+        if not rate:
+            return None
+        block = params["families"].get(r.config.family, {})
+        epochs = budget.epochs or r.config.settings.get("epochs") or block.get("epochs") or params["train"]["epochs"]
+        training += images * epochs / rate
+    return training + DVC_SECONDS_PER_RUN * len(runs) / jobs
+
+
 def settled(names: set[str], timeout: float = 120.0) -> dict[str, str | None]:
     """The state of each named experiment once none is queued or running any more (or ``timeout``
     seconds have passed): a run's record can lag the end of the queue by a moment."""
@@ -68,6 +91,10 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
     todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
     n_configs = len(runs) // repeats
     print(f"{name}: {len(runs)} runs ({n_configs} configurations x {repeats}), {len(runs) - len(todo)} done or queued")
+    if todo:
+        seconds = estimate_seconds(todo, budget, jobs)
+        guess = f"about {seconds / 60:.0f} min" if seconds is not None else "an unknown time (no benchmark rate)"
+        print(f"{name}: {len(todo)} runs to go, {guess} on this machine (a rough guide)", flush=True)
     start = time.perf_counter()
     for r in todo:
         dvc(
@@ -80,30 +107,37 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             f"evaluate@{r.config.family}",
         )
     done = {n for n, exp in known.items() if exp["state"] == "success"} & names
-    if done != names:
-        # `--run-all` starts the queue's workers and returns when every queued run has ended. Its
-        # output goes to a file: the workers it spawns inherit it, and would hold a pipe open.
-        log = LOG_DIR / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        print(f"{name}: {len(names - done)} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
-        with log.open("a") as out:
-            subprocess.run(
-                ["dvc", "exp", "run", "--run-all", "--jobs", str(jobs)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        states = settled(names)
-        failed = sorted(n for n in names if states.get(n) != "success")
-        if failed:
-            raise StudyError(
-                f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
-            )
+    if done == names:
+        return  # nothing ran: the record of the runs that did stays as it is
+    # `--run-all` starts the queue's workers and returns when every queued run has ended. Its
+    # output goes to a file, which the workers it spawns inherit (a pipe they would hold open), and
+    # is echoed from there: progress shows on the terminal and stays in the log.
+    log = LOG_DIR / f"{budget.report_name(name)}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{name}: {len(names - done)} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
+    with log.open("a") as out, log.open() as echo:
+        echo.seek(0, 2)
+        queue = subprocess.Popen(
+            ["dvc", "exp", "run", "--run-all", "--jobs", str(jobs)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        while queue.poll() is None:
+            print(echo.read(), end="", flush=True)
+            time.sleep(1)
+        print(echo.read(), end="", flush=True)
+    states = settled(names)
+    failed = sorted(n for n in names if states.get(n) != "success")
+    if failed:
+        raise StudyError(
+            f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
+        )
     RUN_RECORDS.mkdir(parents=True, exist_ok=True)
-    record = RUN_RECORDS / f"{name}.run.json"
+    record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
     # A resumed or extended study (more repeats) adds to the time already spent at this budget.
     earlier = json.loads(record.read_text()) if record.exists() else {}
-    spent = earlier.get("wall_seconds", 0.0) if earlier.get("budget") == budget.__dict__ else 0.0
+    spent = earlier.get("wall_seconds", 0.0)
     write_json(
         record,
         {

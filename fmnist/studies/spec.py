@@ -56,6 +56,11 @@ class Budget:
         ]
         return ", ".join(p for p in parts if p) or "the study's own settings"
 
+    def report_name(self, study: str) -> str:
+        """The stem of this budget's report files: a cut budget never writes over the study's own."""
+        cuts = [f"epochs{self.epochs}" if self.epochs else "", f"limit{self.train_limit}" if self.train_limit else ""]
+        return ".".join([study, *[c for c in cuts if c]])
+
 
 @dataclass
 class Run:
