@@ -111,6 +111,7 @@ def test_evaluate_validates_its_params_first(project, capsys):
     assert "evaluate.mistakes = 0 is not allowed; expected an integer >= 1 and <= 200" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # evaluates four families and compares twice
 def test_compare_ranks_every_family_and_draws_the_curves(project):
     for family in TINY:
         assert run_stage(evaluate.main, [family]) == 0

@@ -1,10 +1,13 @@
 import json
 
+import pytest
+
 from fmnist.utils.errors import run_stage
 from stages import train
 from tests.conftest import TINY, write_params
 
 
+@pytest.mark.slow  # trains the cnn twice
 def test_train_stage_writes_byte_identical_outputs_with_no_wall_clock_figure(project):
     assert run_stage(train.main, ["cnn"]) == 0
     outputs = [p for p in [project / "models/cnn.keras", *(project / "metrics/train/cnn").rglob("*")] if p.is_file()]

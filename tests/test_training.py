@@ -40,7 +40,11 @@ def fit(family, cfg, splits, tmp_path):
     return model, summary
 
 
-@pytest.mark.parametrize("family", list(TINY))
+# The conv families take seconds each: in make test, not make test-fast.
+CONV_SLOW = [pytest.param(f, marks=pytest.mark.slow) if f in {"cnn", "alexnet"} else f for f in TINY]
+
+
+@pytest.mark.parametrize("family", CONV_SLOW)
 def test_every_family_builds_and_trains_one_epoch(family, splits, tmp_path):
     model, summary = fit(family, config(family), splits, tmp_path)
     assert model.output_shape == (None, 10)
