@@ -201,7 +201,7 @@ def test_a_cut_budget_reports_under_its_own_name_never_over_the_studys_own():
     assert spec.Budget(epochs=2).report_name("s") == "s.epochs2"
 
 
-def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_dvcs_time(tmp_path, monkeypatch):
+def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_a_cost_per_run(tmp_path, monkeypatch):
     from fmnist.studies import runner
 
     monkeypatch.chdir(tmp_path)
@@ -209,7 +209,7 @@ def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_dvcs_ti
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/benchmark.json").write_text('{"throughput": {"mlp": {"ours_images_per_second": 1000.0}}}')
     runs = spec.planned_runs("s", GRID, spec.Budget(epochs=2, train_limit=5000), repeats=2)
-    expected = len(runs) * 5000 * 2 / 1000.0 + runner.DVC_SECONDS_PER_RUN * len(runs) / 2
+    expected = len(runs) * 5000 * 2 / 1000.0 + runner.SECONDS_PER_RUN * len(runs) / 2
     assert runner.estimate_seconds(runs, spec.Budget(epochs=2, train_limit=5000), jobs=2) == pytest.approx(expected)
     cnn = spec.planned_runs("s", {**GRID, "family": "cnn", "grid": {}}, spec.Budget(), repeats=1)
     assert runner.estimate_seconds(cnn, spec.Budget(), jobs=1) is None  # no rate for the cnn here

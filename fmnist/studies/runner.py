@@ -21,9 +21,10 @@ from fmnist.utils.atomic import write_json
 
 RUN_RECORDS = Path("metrics/studies")
 BENCHMARK = Path("metrics/benchmark.json")
-# DVC's own time per queued run (a copy of the workspace, checkout, collection), as seen in the
-# end-to-end tests' tiny runs: the floor of every estimate.
-DVC_SECONDS_PER_RUN = 20.0
+# The time a queued run costs beyond its training epochs: DVC's copy of the workspace and checkout,
+# two stage processes starting TensorFlow, loading the data, evaluating. seed000-grid's smoke run
+# (48 runs of 2 epochs on 5000 images, 2 workers) took about 15 min here, nearly all of it this.
+SECONDS_PER_RUN = 35.0
 LOG_DIR = Path(".dvc/tmp/studies")  # DVC ignores it; git too
 ACTIVE = {"queued", "running"}
 
@@ -55,8 +56,8 @@ def parse_experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def estimate_seconds(runs: list[Run], budget: Budget, jobs: int) -> float | None:
     """A rough wall time for ``runs``: their training images at the benchmark's rate for each family
-    (measured at its default size, on the whole machine, so workers share it), plus DVC's time per
-    run spread over the workers. None when the benchmark has no rate for a family."""
+    (measured at its default size, on the whole machine, so workers share it), plus the fixed cost
+    of a run spread over the workers. None when the benchmark has no rate for a family."""
     rates = json.loads(BENCHMARK.read_text()).get("throughput", {}) if BENCHMARK.exists() else {}
     params = read_yaml(PARAMS_FILE)
     images = budget.train_limit or round(60000 * (1 - params["preprocess"]["val_fraction"]))
@@ -68,7 +69,7 @@ def estimate_seconds(runs: list[Run], budget: Budget, jobs: int) -> float | None
         block = params["families"].get(r.config.family, {})
         epochs = budget.epochs or r.config.settings.get("epochs") or block.get("epochs") or params["train"]["epochs"]
         training += images * epochs / rate
-    return training + DVC_SECONDS_PER_RUN * len(runs) / jobs
+    return training + SECONDS_PER_RUN * len(runs) / jobs
 
 
 def settled(names: set[str], timeout: float = 120.0) -> dict[str, str | None]:
