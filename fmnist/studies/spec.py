@@ -73,6 +73,7 @@ class Run:
 def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
     """Read the studies file and check every study's shape and every key it sets."""
     studies = yaml.safe_load(Path(path).read_text()) or {}
+    params = read_yaml(PARAMS_FILE)  # once: every configuration is checked against the same file
     for name, study in studies.items():
         unknown = set(study) - STUDY_KEYS
         if unknown:
@@ -82,16 +83,16 @@ def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
         if study.get("family") not in FAMILIES:
             raise StudyError(f"{path}: study '{name}' needs a family, one of {', '.join(FAMILIES)}")
         for config in configurations(study):
-            check_settings(config, f"{path}: study '{name}', {config.label() or 'fixed settings'}")
+            check_settings(config, params, f"{path}: study '{name}', {config.label() or 'fixed settings'}")
     return studies
 
 
-def check_settings(config: Config, where: str) -> None:
-    """Validate a configuration's keys and values against the project's params.yaml, before anything is queued."""
-    raw = read_yaml(PARAMS_FILE)
-    raw["families"][config.family] = {**raw["families"].get(config.family, {}), **config.settings}
+def check_settings(config: Config, params: dict[str, Any], where: str) -> None:
+    """Validate a configuration's keys and values against the project's parsed params.yaml, before
+    anything is queued."""
+    families = {**params["families"], config.family: {**params["families"].get(config.family, {}), **config.settings}}
     try:
-        validate_all(raw)
+        validate_all({**params, "families": families})
     except ParamsError as err:
         raise StudyError(f"{where}: {err}") from None
 
