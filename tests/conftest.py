@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fmnist.config.params import SHIPPED
+from fmnist.config.params import SHIPPED, parse_yaml
 from fmnist.data.idx import FILE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def set_override(params: dict, key: str, value: str) -> bool:
     for part in path:
         node = node[part]
     existed = leaf in node
-    node[leaf] = yaml.safe_load(value)
+    node[leaf] = parse_yaml(value)  # numbers as DVC's -S reads them (5e-4 is a number)
     return existed
 
 

@@ -20,7 +20,7 @@ def files(project) -> set[str]:
 
 
 @pytest.mark.slow  # a training subprocess per signal
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_mid_training_leaves_nothing_and_the_rerun_is_clean(project, sig):
     write_params(project, train={"epochs": 1000, "batch_size": 32}, families=TINY)
     before = files(project)

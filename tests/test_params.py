@@ -126,3 +126,73 @@ def test_readme_overrides_are_valid_and_plain_ones_name_existing_keys():
             assert "preprocess.val_fraction = 2 is not allowed" in error(params)
         else:
             validate_all(params)
+
+
+def shipped_text_with(tail: str) -> str:
+    return (ROOT / "params.yaml").read_text() + tail
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        # A second top-level block: YAML alone would keep it and drop every key of the first.
+        (lambda text: text + "train:\n  epochs: 1\n", "train"),
+        # A key repeated inside a block, whichever block.
+        (lambda text: re.sub(r"(?m)^( +)epochs: ", r"\1epochs: 1\n\1epochs: ", text, count=1), "epochs"),
+        (lambda text: re.sub(r"(?m)^( +)hidden: ", r"\1hidden: [8]\n\1hidden: ", text, count=1), "hidden"),
+    ],
+    ids=["section", "train-key", "family-key"],
+)
+def test_a_key_written_twice_is_one_line_naming_it_and_both_lines(tmp_path, monkeypatch, capsys, edit, key):
+    from stages import preprocess
+
+    monkeypatch.chdir(tmp_path)
+    text = edit((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(text)
+    # The first two places the key is written are the repeated pair (a family block may set it too).
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if re.match(rf"\s*{key}:", line)][:2]
+    assert run_stage(preprocess.main, []) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: params.yaml: key '{key}' is written twice, at lines {lines[0]} and {lines[1]}; keep one "
+        "(YAML would silently keep only the last)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("written", ["5e-4", "5E-4", "5.0e-4", "0.5e-3", "+5e-4"])
+def test_numbers_in_scientific_notation_mean_what_dvc_exp_run_sets(tmp_path, monkeypatch, written):
+    from dvc.utils.hydra import apply_overrides
+
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "params.yaml").read_text()
+    lr = re.search(r"^  learning_rate: (.*)$", text, re.M)
+    (tmp_path / "params.yaml").write_text(text[: lr.start(1)] + written + text[lr.end(1) :])
+    by_hand = load_params()["train"]["learning_rate"]
+    (tmp_path / "params.yaml").write_text(text)
+    apply_overrides("params.yaml", [f"train.learning_rate={written}"])  # what `dvc exp run -S` does
+    assert by_hand == load_params()["train"]["learning_rate"] == 5e-4
+
+
+def test_an_integer_key_written_as_a_float_still_says_it_wants_an_integer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^  epochs: .*$", "  epochs: 1e2", shipped_text_with("")))
+    with pytest.raises(ParamsError, match=re.escape("train.epochs = 100.0 is not allowed; expected an integer")):
+        load_params()
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_params_file_that_is_not_utf8_is_one_line(tmp_path, monkeypatch, capsys, encoding):
+    from stages import preprocess
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_bytes(shipped_text_with("# café\n").encode(encoding))
+    assert run_stage(preprocess.main, []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.fullmatch(
+        r"error: params\.yaml is not UTF-8 text: byte 0x[0-9a-f]{2} at line \d+ cannot be read; "
+        r"save the file as UTF-8\n",
+        err,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -8,6 +8,7 @@ prints the parameter reference (``docs/parameters.md``).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,14 +106,65 @@ def validate_all(raw: Any) -> dict[str, Any]:
     return out
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, second: int) -> None:
+        super().__init__(f"key '{key}' is written twice, at lines {first} and {second}")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as a person and DVC read it.
+
+    A key written twice is an error: plain YAML keeps the last silently, so a second ``train:``
+    block would drop every key of the first. Numbers take YAML 1.2's forms: PyYAML follows YAML
+    1.1, which reads ``5e-4`` as text, while DVC (ruamel.yaml, YAML 1.2) reads it as a number.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges another mapping: not a key
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in lines:
+                    raise _DuplicateKey(key, lines[key], line)
+                lines[key] = line
+            except TypeError:  # an unhashable key: the base class names it
+                break
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text as :class:`_Loader` reads it (no repeated keys, YAML 1.2 numbers)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain data only
+
+
 def read_yaml(path: Path) -> Any:
     """Parse ``path``, turning every way it can fail into one line."""
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as err:
         raise ParamsError(f"cannot read {path}: {err.strerror}; run from the project root") from None
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{path} is not UTF-8 text: byte 0x{data[err.start]:02x} at line {line} cannot be read; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        raw = parse_yaml(text)
+    except _DuplicateKey as err:
+        raise ParamsError(f"{path}: {err}; keep one (YAML would silently keep only the last)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

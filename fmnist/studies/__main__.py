@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from fmnist.config.params import parse_yaml
 from fmnist.config.schema import Param
 from fmnist.studies.report import markdown, report
 from fmnist.studies.runner import run
@@ -34,7 +35,7 @@ FLAGS = {
 def check_flag(flag: str, text: str, spec: Param) -> int:
     """The flag's value, or a one-line error (exit 2) naming it and what is allowed."""
     try:
-        return spec.check(yaml.safe_load(text))
+        return spec.check(parse_yaml(text))
     except (ValueError, TypeError, yaml.YAMLError):
         raise ParamsError(f"{flag} {text} is not allowed; expected {spec.allowed()}") from None
 

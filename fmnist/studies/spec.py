@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from fmnist.config.params import PARAMS_FILE, read_yaml, validate_all
 from fmnist.models.families import FAMILIES
@@ -72,7 +71,7 @@ class Run:
 
 def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
     """Read the studies file and check every study's shape and every key it sets."""
-    studies = yaml.safe_load(Path(path).read_text()) or {}
+    studies = read_yaml(path)
     params = read_yaml(PARAMS_FILE)  # once: every configuration is checked against the same file
     for name, study in studies.items():
         unknown = set(study) - STUDY_KEYS

@@ -36,11 +36,12 @@ def one_line(err: BaseException) -> str:
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
     """Run a stage's ``main``; turn a :class:`UserError` into one line on stderr and an exit code.
 
-    SIGTERM is turned into ``KeyboardInterrupt`` like Ctrl-C, so that the atomic writers' clean-up
-    runs and no partial output is left either way.
+    SIGTERM (``timeout``, CI runners, ``kill``) and SIGHUP (a closed terminal) are turned into
+    ``KeyboardInterrupt`` like Ctrl-C, so that the atomic writers' clean-up runs and no partial
+    output is left whichever ends the run; by default Python dies of them without cleaning up.
     """
     # SIGINT too: a shell starts background jobs with it ignored, and Python would keep that.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     sys.stdout.reconfigure(line_buffering=True)  # DVC pipes our output; show each epoch as it ends
     try:
