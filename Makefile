@@ -5,13 +5,19 @@ PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install test test-fast lint data-source
+.PHONY: run install install-gpu test test-fast lint data-source
 
 run: $(VENV)/.installed data-source
 	dvc repro
 
 # The environment alone, e.g. before `dvc pull` on a machine that shares a remote.
 install: $(VENV)/.installed
+
+# A machine with an NVIDIA GPU: TensorFlow with CUDA in place of tensorflow-cpu (they share one
+# module, so one goes before the other comes). Untested here: no GPU on this project's machines.
+install-gpu: $(VENV)/.installed
+	$(PY) -m pip uninstall --quiet --yes tensorflow-cpu
+	$(PY) -m pip install --quiet -r requirements-gpu.txt -c constraints.txt
 
 # The whole suite, as CI runs it; the 15 slowest tests are listed at the end.
 test: lint

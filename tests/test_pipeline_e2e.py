@@ -21,8 +21,12 @@ from tests.conftest import ROOT, TINY, sha256s, synthetic_files, write_gz_dir
 
 pytestmark = pytest.mark.e2e
 
-# What the pipeline needs from the committed project; dvc.yaml declares the benchmark's metrics file.
-PROJECT_FILES = ["stages", "fmnist", "dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", "metrics/benchmark.json"]
+# What the pipeline needs from the committed project; dvc.yaml declares the benchmark's and the
+# studies' reports as metrics and plots.
+PROJECT_FILES = [
+    *["stages", "fmnist", "dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"],
+    *["metrics/benchmark.json", "metrics/studies", "plots/studies"],
+]
 
 
 def sh(repo: Path, *args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
@@ -296,6 +300,23 @@ def test_a_conv_familys_deleted_outputs_come_back_from_the_cache_unless_the_lock
     delete_cnn_outputs()
     assert "Running stage 'train@cnn'" in sh(repo, "dvc", "repro", "-s", "train@cnn").stdout
     restore(repo)
+
+
+def test_a_model_is_fetched_from_the_registry_with_dvc_artifacts_get(repo, tmp_path):
+    remote, clone, out = tmp_path / "remote", tmp_path / "clone", tmp_path / "fetched"
+    # The project's outputs go to a local remote; a clone that names it is what users would share.
+    sh(repo, "dvc", "remote", "add", "--local", "store", str(remote))
+    sh(repo, "dvc", "push", "-r", "store")
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, "dvc", "remote", "add", "-d", "store", str(remote))
+    sh(clone, "git", "commit", "-qam", "share the store")
+    # A registry version is an annotated git tag NAME@vX.Y.Z, as `gto register` writes it.
+    sh(clone, "git", "tag", "-a", "cnn@v1.0.0", "-m", "Registering artifact cnn version v1.0.0")
+    out.mkdir()
+    shown = sh(out, "dvc", "artifacts", "get", str(clone), "cnn", "-o", "cnn.keras")
+    assert "Downloaded" in shown.stdout
+    assert (out / "cnn.keras").read_bytes() == (repo / "models/cnn.keras").read_bytes()
+    (repo / ".dvc/config.local").unlink()
 
 
 def test_rerunning_everything_gives_bit_identical_models_and_metrics(repo):

@@ -70,3 +70,30 @@ def test_the_check_follows_imports_through_packages_and_functions():
     assert {"stages/train.py", "fmnist/training/loop.py", "fmnist/training/inputs.py"} <= train  # in main()
     assert "fmnist/models/families/__init__.py" in train  # the registry, through fmnist.config.params
     assert "fmnist/models/blocks.py" in imported_files("fmnist.models.families.cnn")
+
+
+def test_every_stage_says_what_it_does():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        assert (stage.get("do") or stage).get("desc"), f"dvc.yaml: stage {name} has no desc"
+
+
+def test_every_trained_family_is_a_model_in_the_registry():
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    families = yaml.safe_load((ROOT / "params.yaml").read_text())["families"]
+    artifacts = dvc_yaml["artifacts"]
+    assert list(artifacts) == list(families)
+    for family, artifact in artifacts.items():
+        assert artifact["path"] == f"models/{family}.keras"
+        assert artifact["type"] == "model"
+        assert family in artifact["labels"]
+        assert artifact["desc"]
+
+
+def test_every_studys_report_is_a_metrics_file_dvc_shows():
+    from fmnist.studies.spec import load_studies
+
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
+    reports = [f"metrics/studies/{name}.json" for name in load_studies()]
+    assert sorted(m for m in declared if m.startswith("metrics/studies/")) == sorted(reports)
+    assert all((ROOT / report).is_file() for report in reports)
