@@ -49,17 +49,26 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def class_patterns(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 images: noise, plus a band of bright rows whose height encodes the label."""
-    images = rng.integers(0, 60, (len(labels), 28, 28))
+    """uint8 images made like Fashion-MNIST's: a light object on black whose longest side spans the
+    28 pixels, centred. Its width (4 to 20 pixels, in steps of 4) and its texture (plain, or
+    stripes 2 rows wide) encode the label: features a resize, or a negated JPEG copy, keeps. Like a
+    garment, no image is its own mirror."""
+    images = np.zeros((len(labels), 28, 28), np.uint8)
+    stripes = np.arange(28)[:, None] // 2 % 2 == 1
     for i, label in enumerate(labels):
-        images[i, 2 + 2 * label : 5 + 2 * label] += 180
-    return images.astype(np.uint8)
+        width = 4 + 4 * (int(label) // 2)
+        left = (28 - width) // 2
+        level = rng.integers(170, 256)
+        texture = np.where(stripes, level // 3, level) if label % 2 else np.full((28, 1), level)
+        shading = np.linspace(0.6, 1.0, width)  # lit from the right: no image is its own mirror
+        images[i, :, left : left + width] = texture * shading
+    return images
 
 
 def synthetic_files(n_train: int = 300, n_test: int = 100, seed: int = 0) -> dict[str, bytes]:
     """Decompressed IDX bytes of a small, class-balanced stand-in for the four real files.
 
-    Each class has a bright horizontal band at its own height, so a model can learn from it.
+    Each class has an object of its own width and texture, so a model can learn from it.
     """
     rng = np.random.default_rng(seed)
     files = {}

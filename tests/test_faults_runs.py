@@ -51,7 +51,9 @@ def test_a_signal_mid_training_leaves_nothing_and_the_rerun_is_clean(project, si
 
 def test_learning_rate_10_stops_at_the_first_exploded_loss_with_no_model(project, capsys):
     write_params(
-        project, train={"epochs": 3, "batch_size": 32, "optimizer": "sgd", "learning_rate": 10.0}, families=TINY
+        project,
+        train={"epochs": 3, "batch_size": 32, "optimizer": "sgd", "learning_rate": 10.0},
+        families={**TINY, "mlp": {"hidden": [256, 256], "activations": []}},  # the size that blows up
     )
     before = files(project)
     assert run_stage(train.main, ["mlp"]) == 1

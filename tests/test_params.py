@@ -196,3 +196,17 @@ def test_a_params_file_that_is_not_utf8_is_one_line(tmp_path, monkeypatch, capsy
         err,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("stage", ["train", "evaluate", "export"])
+def test_a_family_params_yaml_lacks_is_one_line_naming_those_it_has(tmp_path, monkeypatch, capsys, stage):
+    import importlib
+
+    main = importlib.import_module(f"stages.{stage}").main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    assert run_stage(main, ["resnet"]) == 2
+    assert capsys.readouterr().err == (
+        "error: params.yaml: no family 'resnet' under 'families'; it has mlp, dnn, cnn, alexnet\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

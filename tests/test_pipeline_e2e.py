@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -139,16 +140,21 @@ def test_metrics_show_lists_each_family_and_the_best(repo):
     assert metrics["metrics/compare/metrics.json"]["data"]["best"]["family"] in TINY
 
 
-def test_plots_show_renders_learning_curves_and_confusion_matrices(repo, tmp_path):
+def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo, tmp_path):
     result = sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))
     assert "failed" not in result.stderr.lower()
     html = (tmp_path / "html/index.html").read_text()
     assert "Accuracy per epoch" in html
     assert "Loss per epoch" in html
-    assert html.count("test confusion matrix") == len(TINY)
+    assert html.count("test confusion matrix") == 2 * len(TINY)  # counts, and normalised per class
+    assert html.count("normalised per true class") == len(TINY)
+    assert all(f"metrics/train/{family}/plots/metrics/learning_rate.tsv" in html for family in TINY)
     images = {p.name for p in (tmp_path / "html/static").iterdir()}
     assert "workspace_plots_compare_learning_curves.png" in images
     assert {f"workspace_plots_evaluate_{family}_confusion.png" for family in TINY} <= images
+    studies = {p.stem for p in (ROOT / "plots/studies").glob("*.png")}
+    assert len(studies) >= 6
+    assert {f"workspace_plots_studies_{study}.png" for study in studies} <= images
 
 
 def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):
@@ -168,7 +174,7 @@ def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):
 
 def restore(repo: Path) -> None:
     """Back to the committed state: git for code, params and small outputs, DVC for the rest."""
-    sh(repo, "git", "checkout", "--", ".")
+    sh(repo, "git", "checkout", "HEAD", "--", ".")  # HEAD: what DVC staged goes back too
     sh(repo, "dvc", "checkout", "--force")
     assert "up to date" in sh(repo, "dvc", "status").stdout
 
@@ -273,11 +279,8 @@ def test_an_experiment_stopped_by_sigterm_leaves_no_debris_and_the_next_one_runs
     # The next experiment runs where the interrupted one stopped (finished stages come from the run cache).
     again = sh(repo, "dvc", "exp", "run", "-S", "families.cnn.epochs=1")
     assert ran_trainings(again) == {"cnn", "alexnet"}
-    # The recovery in docs/faults.md: back to the commit.
-    sh(repo, "git", "checkout", "HEAD", "--", ".")
-    sh(repo, "dvc", "checkout", "--force")
+    restore(repo)  # the recovery in docs/faults.md: back to the commit
     assert sh(repo, "git", "status", "--porcelain").stdout == ""
-    assert "up to date" in sh(repo, "dvc", "status").stdout
 
 
 def test_a_conv_familys_deleted_outputs_come_back_from_the_cache_unless_the_lock_names_other_bytes(repo):
@@ -319,11 +322,102 @@ def test_a_model_is_fetched_from_the_registry_with_dvc_artifacts_get(repo, tmp_p
     (repo / ".dvc/config.local").unlink()
 
 
+# A client with TensorFlow only: no code of this project, raw uint8 images in.
+SERVE = """
+import sys, numpy as np, tensorflow as tf
+served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+with np.load("data/processed/test.npz") as npz:
+    images = npz["images"][:100]
+np.save(sys.argv[2], served(images=tf.constant(images))["probabilities"].numpy())
+"""
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_the_exported_savedmodel_serves_raw_images_with_the_keras_models_probabilities(repo, tmp_path, family):
+    from fmnist.data.idx import CLASS_NAMES
+    from fmnist.data.splits import load_split
+    from fmnist.models.saving import load_model
+
+    served = tmp_path / "served.npy"
+    sh(repo, sys.executable, "-c", SERVE, f"models/serving/{family}/1", str(served))
+    x, _ = load_split(repo / "data/processed", "test")
+    expected = load_model(repo / f"models/{family}.keras").predict(x[:100], verbose=0)
+    assert np.abs(np.load(served) - expected).max() < 1e-5
+    assert json.loads((repo / f"models/serving/{family}/class_names.json").read_text()) == list(CLASS_NAMES)
+
+
+def predict(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(repo, sys.executable, "-m", "fmnist.predict", *args, check=check)
+
+
+def test_predict_classifies_a_test_image_as_evaluate_did_even_negated_upscaled_and_in_colour(repo, tmp_path):
+    from PIL import Image
+
+    # A model sure of its answers (one epoch leaves the tiny ones guessing): the mlp, trained longer.
+    sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=40")
+    with np.load(repo / "data/processed/test.npz") as npz:
+        images = npz["images"]
+    with (repo / "metrics/evaluate/mlp/predictions.csv").open() as f:
+        evaluated = [line.split(",")[1].strip() for line in f.readlines()[1:]]
+    for i in range(5):
+        Image.fromarray(images[i]).save(tmp_path / f"test{i}.png")
+        photo = Image.fromarray(255 - images[i]).resize((84, 84), Image.Resampling.BICUBIC).convert("RGB")
+        photo.save(tmp_path / f"photo{i}.jpg", quality=95)
+
+    shown = json.loads(predict(repo, str(tmp_path), "--family", "mlp", "--json").stdout)
+    assert shown["family"] == "mlp"
+    top = {Path(p["file"]).stem: p["top"] for p in shown["predictions"]}
+    for i in range(5):
+        assert top[f"test{i}"][0]["class"] == evaluated[i]
+        assert top[f"photo{i}"][0]["class"] == evaluated[i]
+        assert len(top[f"test{i}"]) == 3
+        assert sum(t["probability"] for t in top[f"test{i}"]) <= 1 + 1e-6
+
+    # Plain output: one line per file, the best family of the comparison by default.
+    best = json.loads((repo / "metrics/compare/metrics.json").read_text())["best"]["family"]
+    plain = predict(repo, str(tmp_path / "test0.png")).stdout.splitlines()
+    assert len(plain) == 1
+    assert plain[0].startswith(f"{tmp_path / 'test0.png'}: ")
+    assert json.loads(predict(repo, str(tmp_path / "test0.png"), "--json").stdout)["family"] == best
+    restore(repo)
+
+
+def test_predict_refuses_bad_input_in_one_line(repo, tmp_path):
+    (tmp_path / "notes.png").write_text("a text file renamed\n")
+    (tmp_path / "empty").mkdir()
+    cases = {
+        (str(tmp_path / "notes.png"),): f"error: {tmp_path / 'notes.png'} is not an image Pillow can read",
+        (str(tmp_path / "empty"),): f"error: {tmp_path / 'empty'} is an empty folder",
+        ("x.png", "--family", "resnet"): "error: params.yaml: no family 'resnet' under 'families'",
+    }
+    for args, message in cases.items():
+        result = predict(repo, *args, check=False)
+        assert result.returncode != 0
+        assert result.stdout == ""
+        assert error_lines(result) == [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(error_lines(result)) == 1
+        assert error_lines(result)[0].startswith(message), result.stderr
+
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "black.png")
+    model = repo / "models/cnn.keras"
+    kept = model.read_bytes()
+    model.unlink()
+    missing = predict(repo, str(tmp_path / "black.png"), "--family", "cnn", check=False)
+    assert error_lines(missing) == [
+        "error: models/cnn.keras does not exist; make it with 'dvc repro train@cnn', or fetch it with "
+        "'dvc pull models/cnn.keras' from a DVC remote"
+    ]
+    model.write_bytes(kept)
+    restore(repo)
+
+
 def test_rerunning_everything_gives_bit_identical_models_and_metrics(repo):
     def outputs() -> dict[str, bytes]:
         files = [*repo.glob("models/*.keras"), *repo.glob("metrics/**/*.json"), *repo.glob("metrics/**/*.csv")]
         files += [*repo.glob("metrics/train/*/plots/**/*.tsv"), *repo.glob("plots/**/*.png")]
-        files += [*repo.glob("metrics/**/*.md")]
+        files += [*repo.glob("metrics/**/*.md"), *(f for f in repo.glob("models/serving/**/*") if f.is_file())]
         return {str(f.relative_to(repo)): f.read_bytes() for f in files}  # no wall-clock figure anywhere
 
     before = outputs()

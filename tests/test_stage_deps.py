@@ -97,3 +97,16 @@ def test_every_studys_report_is_a_metrics_file_dvc_shows():
     reports = [f"metrics/studies/{name}.json" for name in load_studies()]
     assert sorted(m for m in declared if m.startswith("metrics/studies/")) == sorted(reports)
     assert all((ROOT / report).is_file() for report in reports)
+
+
+def test_every_trained_family_has_a_normalised_confusion_matrix_beside_its_counts():
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    families = yaml.safe_load((ROOT / "params.yaml").read_text())["families"]
+    normalised = [
+        next(iter(spec["y"]))
+        for plot in plots
+        if isinstance(plot, dict)
+        for spec in plot.values()
+        if spec.get("template") == "confusion_normalized"
+    ]
+    assert normalised == [f"metrics/evaluate/{family}/predictions.csv" for family in families]

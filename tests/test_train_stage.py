@@ -1,10 +1,14 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
+from fmnist.training import runtime
 from fmnist.utils.errors import run_stage
 from stages import train
-from tests.conftest import TINY, write_params
+from tests.conftest import ROOT, TINY, write_params
 
 
 @pytest.mark.slow  # trains the cnn twice
@@ -15,15 +19,38 @@ def test_train_stage_writes_byte_identical_outputs_with_no_wall_clock_figure(pro
     summary = json.loads((project / "metrics/train/cnn/summary.json").read_text())
     assert summary["family"] == "cnn"
     assert summary["epochs_run"] == 1
-    assert summary["runtime"]["intra_op_threads"] == 2
+    assert summary["runtime"]["intra_op_threads"] == runtime.cores()  # the shipped 0, resolved
     assert summary["runtime"]["op_determinism"] is True
-    assert {p.name for p in (project / "metrics/train/cnn/plots/metrics").iterdir()} == {"train", "eval"}
+    curves = project / "metrics/train/cnn/plots/metrics"
+    assert {p.name for p in curves.iterdir()} == {"train", "eval", "learning_rate.tsv"}
 
     assert summary["training_flops_per_image"] > 0
     assert not {"train_seconds", "images_per_second"} & set(summary)
 
     assert run_stage(train.main, ["cnn"]) == 0
     assert {p: p.read_bytes() for p in outputs} == first  # summary.json and dvclive's files included
+
+
+def test_zero_threads_mean_every_core_the_process_may_use_and_the_summary_records_the_number(project):
+    # One core, as `taskset -c 0` or a container's cpuset gives: the shipped 0 resolves to 1.
+    code = (
+        "import os; os.sched_setaffinity(0, {0}); from fmnist.utils.errors import run_stage; "
+        "from stages import train; raise SystemExit(run_stage(train.main, ['mlp']))"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    summary = json.loads((project / "metrics/train/mlp/summary.json").read_text())
+    assert summary["runtime"]["intra_op_threads"] == 1
+    assert summary["runtime"]["inter_op_threads"] == 1
+
+
+def test_the_learning_rate_is_logged_per_epoch_as_the_schedule_sets_it(project):
+    write_params(project, train={"epochs": 3, "batch_size": 32, "lr_schedule": "cosine"}, families=TINY)
+    assert run_stage(train.main, ["mlp"]) == 0
+    rows = (project / "metrics/train/mlp/plots/metrics/learning_rate.tsv").read_text().splitlines()
+    assert rows[0] == "step\tlearning_rate"
+    rates = [float(row.split("\t")[1]) for row in rows[1:]]
+    assert len(rates) == 3
+    assert rates[0] > rates[1] > rates[2] >= 0  # cosine decay to zero at the last step
 
 
 def test_saved_model_loads_safely_and_predicts(project):

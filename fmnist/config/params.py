@@ -27,6 +27,10 @@ SECTIONS: dict[str, dict[str, Any]] = {"download": DOWNLOAD, "preprocess": PREPR
 
 def family_config(params: dict[str, Any], family: str) -> dict[str, Any]:
     """The settings one family trains with: ``train``, then the family's own block over it."""
+    if family not in params["families"]:
+        raise ParamsError(
+            f"{PARAMS_FILE}: no family '{family}' under 'families'; it has {', '.join(params['families'])}"
+        )
     return {**params["train"], **params["families"][family]}
 
 

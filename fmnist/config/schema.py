@@ -172,8 +172,14 @@ TRAIN: dict[str, Param] = {
     "restore_best_weights": Param("With early stopping, keep the weights of the best epoch.", kind=bool),
     "test_curve": Param("Also record test loss and accuracy after every epoch (as seed 001 plots).", kind=bool),
     "seed": Param("Seed of weights, dropout, shuffling and augmentation.", kind=int, ge=0),
-    "intra_op_threads": Param("Threads inside one op; changes speed and the bits of results.", kind=int, ge=1, le=256),
-    "inter_op_threads": Param("Ops run at once; changes speed.", kind=int, ge=1, le=256),
+    "intra_op_threads": Param(
+        "Threads inside one op; changes speed and the bits of results. 0: every core this process may "
+        "use, resolved when the stage starts and recorded in summary.json.",
+        kind=int,
+        ge=0,
+        le=256,
+    ),
+    "inter_op_threads": Param("Ops run at once; changes speed. 0: every core, as above.", kind=int, ge=0, le=256),
     "onednn": Param("Use oneDNN kernels (faster on x86; different rounding).", kind=bool),
     "distribute": Param(
         "none: one device; mirrored: tf.distribute.MirroredStrategy over train.devices; multi_worker: "

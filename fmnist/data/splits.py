@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,11 @@ def load_split(processed_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]
     norm = json.loads((Path(processed_dir) / "meta.json").read_text())["normalization"]
     with np.load(Path(processed_dir) / f"{split}.npz", allow_pickle=False) as npz:
         images, labels = npz["images"], npz["labels"]
+    return normalize(images, norm), labels
+
+
+def normalize(images: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
+    """uint8 images (N, 28, 28) as the models take them: float32 (N, 28, 28, 1), normalised by ``norm``."""
     scale = np.float32(1.0 / (255.0 * norm["std"]))
     x = images.astype(np.float32) * scale - np.float32(norm["mean"] / norm["std"])
-    return x[..., np.newaxis], labels
+    return x[..., np.newaxis]

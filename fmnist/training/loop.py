@@ -127,6 +127,17 @@ class TestCurve(keras.callbacks.Callback):
         self.live.log_metric("test/accuracy", test_acc)
 
 
+class LearningRateCurve(keras.callbacks.Callback):
+    """Log the learning rate at the end of every epoch: the schedules (cosine by default) made visible."""
+
+    def __init__(self, live: Live, optimizer: keras.optimizers.Optimizer) -> None:
+        super().__init__()
+        self.live, self.optimizer = live, optimizer
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.live.log_metric("learning_rate", float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)))
+
+
 def callbacks(cfg: dict[str, Any]) -> list[keras.callbacks.Callback]:
     """The callbacks the settings ask for, besides logging."""
     out: list[keras.callbacks.Callback] = [StopOnSignal(), StopOnDivergence()]
@@ -178,10 +189,11 @@ def train(
     steps = multi_worker.Steps(model, strategy, global_batch) if custom_loop else None
     verbose = 1 if sys.stdout.isatty() else 2  # one line per epoch in logs
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
-        # TestCurve logs before DVCLiveCallback moves dvclive on to the next step.
+        # The curves log before DVCLiveCallback moves dvclive on to the next step.
         evaluate = steps.evaluate if steps else lambda ds: model.evaluate(ds, verbose=0)
-        test_curve = [TestCurve(live, test_ds, evaluate)] if test_ds is not None else []
-        hooks = [*callbacks(cfg), *test_curve, DVCLiveCallback(live=live)]
+        curves = [LearningRateCurve(live, model.optimizer)]
+        curves += [TestCurve(live, test_ds, evaluate)] if test_ds is not None else []
+        hooks = [*callbacks(cfg), *curves, DVCLiveCallback(live=live)]
         if steps:
             history = multi_worker.fit(steps, train_ds, val_ds, cfg["epochs"], hooks, verbose)
         else:

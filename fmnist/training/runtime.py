@@ -10,8 +10,17 @@ import os
 from typing import Any
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which taskset and container cpusets set)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def configure(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Fix threads, oneDNN, op determinism and every seed from ``cfg``; return what was set."""
+    """Fix threads, oneDNN, op determinism and every seed from ``cfg``; return what was set.
+
+    A thread count of 0 becomes every core, resolved here rather than left to TensorFlow, so that
+    the summary records the number that ran.
+    """
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if cfg["onednn"] else "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep start-up banners out of the logs
     import keras
@@ -21,8 +30,8 @@ def configure(cfg: dict[str, Any]) -> dict[str, Any]:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cfg["cpu_devices"])
     keras.backend.clear_session()  # fresh layer-name counters: same names, same saved bytes
-    tf.config.threading.set_intra_op_parallelism_threads(cfg["intra_op_threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(cfg["inter_op_threads"])
+    tf.config.threading.set_intra_op_parallelism_threads(cfg["intra_op_threads"] or cores())
+    tf.config.threading.set_inter_op_parallelism_threads(cfg["inter_op_threads"] or cores())
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg["seed"])
     return {

@@ -1,0 +1,91 @@
+"""A picture a user brings, prepared the way Fashion-MNIST's were made.
+
+Zalando made each image from a product photo on a light background: trimmed to the object, its
+longest side resized to 28 pixels, centred on 28x28, negated (light object on black) and stored as
+8-bit grey. Any picture Pillow reads, of any size, colour or grey, with or without alpha, goes
+through the same steps here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fmnist.utils.errors import DataError, one_line
+
+SIZE = 28
+# Grey levels above the background that count as the object when trimming: above JPEG's ripple.
+OBJECT_LEVEL = 10
+
+
+def read(path: Path) -> Image.Image:
+    """Decode ``path`` fully, upright (EXIF orientation), or raise :class:`DataError` naming it."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # a truncated file fails here, not later
+                return ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(
+            f"{path} has more pixels than Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS}); "
+            "scale it down first"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:  # Pillow's ways of saying the data is broken
+        raise DataError(f"{path} cannot be decoded: {one_line(err)}") from None
+
+
+def grey(image: Image.Image) -> np.ndarray:
+    """The image as float grey levels 0-255; transparent parts become white, as a product photo's
+    background."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def prepare(image: Image.Image) -> np.ndarray:
+    """A 28x28 uint8 image, light object on a black background, the object's longest side 28 pixels."""
+    g = grey(image)
+    h, w = g.shape
+    frame = max(1, min(h, w) // 20)
+    border = np.concatenate([g[:frame].ravel(), g[-frame:].ravel(), g[:, :frame].ravel(), g[:, -frame:].ravel()])
+    # The border's median is the background even where the object touches the border (its long
+    # side spans the image); it is lighter than the picture as a whole exactly when the object is
+    # darker than its background, however small or sparse (a sandal's straps) the object is.
+    if np.median(border) > g.mean():  # a dark object on a light background: negate, as Zalando did
+        g, border = 255.0 - g, 255.0 - border
+    g = np.clip(g - np.median(border), 0, 255)  # the background at 0, as in the dataset
+    rows, cols = np.nonzero(g > OBJECT_LEVEL)
+    if len(rows):  # trim to the object
+        g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    h, w = g.shape
+    trimmed = Image.fromarray(np.rint(g).astype(np.uint8))
+    if max(h, w) != SIZE:
+        scale = SIZE / max(h, w)
+        trimmed = trimmed.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (SIZE, SIZE), 0)
+    canvas.paste(trimmed, ((SIZE - trimmed.width) // 2, (SIZE - trimmed.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """The files named, and the files directly inside each folder named (sorted, hidden ones skipped)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not inside:
+                raise DataError(f"{path} is an empty folder; name image files or a folder that holds some")
+            files += inside
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"{path} does not exist")
+    return files

@@ -1,0 +1,49 @@
+"""Stage ``export``: one trained family as a SavedModel for serving, ``python -m stages.export FAMILY``.
+
+Writes ``models/serving/FAMILY/``: ``1/`` (the SavedModel, TensorFlow Serving's version layout),
+whose ``serving_default`` signature takes uint8 images ``[N, 28, 28]`` and returns
+``probabilities`` ``[N, 10]``, and ``class_names.json`` (the class of each output, in order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fmnist.config.params import family_config, load_params
+from fmnist.data.idx import CLASS_NAMES
+from fmnist.training import runtime
+from fmnist.utils.atomic import atomic_dir, write_json
+from fmnist.utils.errors import DataError, run_stage
+
+META = Path("data/processed/meta.json")
+MODELS_DIR = Path("models")
+SERVING_DIR = MODELS_DIR / "serving"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.export", description=__doc__.splitlines()[0])
+    parser.add_argument("family", help="the model family to export (a block under families: in params.yaml)")
+    args = parser.parse_args(argv)
+    cfg = family_config(load_params(), args.family)
+
+    runtime.configure(cfg)
+    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
+    from fmnist.models import saving
+    from fmnist.serving.export import export
+
+    model_path = MODELS_DIR / f"{args.family}.keras"
+    if not model_path.is_file():
+        raise DataError(f"{model_path} does not exist; train it first with 'dvc repro train@{args.family}'")
+    model = saving.load_model(model_path)
+    normalization = json.loads(META.read_text())["normalization"]
+    with atomic_dir(SERVING_DIR / args.family) as out:
+        export(model, normalization, out)
+        write_json(out / "class_names.json", list(CLASS_NAMES))
+    print(f"{args.family}: SavedModel in {SERVING_DIR / args.family}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

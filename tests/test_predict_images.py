@@ -1,0 +1,99 @@
+"""Users' pictures prepared as Fashion-MNIST's were made, and every bad input refused in one line."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmnist.serving.images import SIZE, image_files, prepare, read
+from fmnist.utils.errors import DataError
+
+
+def garment(h: int = 28, w: int = 20) -> np.ndarray:
+    """A dataset-like image: a light object whose longest side spans the 28 pixels, on black."""
+    image = np.zeros((SIZE, SIZE), np.uint8)
+    top, left = (SIZE - h) // 2, (SIZE - w) // 2
+    rows = np.linspace(120, 250, h, dtype=np.uint8)[:, None]
+    image[top : top + h, left : left + w] = rows
+    image[top + h // 3 : top + h // 2, left + 2 : left + 5] = 40  # some inner detail
+    return image
+
+
+def save(tmp_path, array: np.ndarray, name: str, mode: str | None = None, **kwargs) -> Image.Image:
+    image = Image.fromarray(array)
+    if mode:
+        image = image.convert(mode)
+    image.save(tmp_path / name, **kwargs)
+    return read(tmp_path / name)
+
+
+def test_a_dataset_image_comes_through_unchanged(tmp_path):
+    original = garment()
+    assert np.array_equal(prepare(save(tmp_path, original, "g.png")), original)
+
+
+def test_the_same_garment_negated_upscaled_in_colour_jpeg_comes_back_close(tmp_path):
+    original = garment()
+    photo = np.asarray(Image.fromarray(255 - original).resize((84, 84), Image.Resampling.NEAREST))
+    prepared = prepare(save(tmp_path, photo, "g.jpg", mode="RGB", quality=90))
+    assert prepared.shape == (SIZE, SIZE)
+    assert prepared[:, 0].max() < 30  # the background is black again
+    assert np.abs(prepared.astype(int) - original).mean() < 8
+
+
+def test_the_object_is_trimmed_resized_to_28_on_its_long_side_and_centred(tmp_path):
+    big = np.full((300, 500), 255, np.uint8)  # a photo: white background, a wide dark object off-centre
+    big[40:140, 20:420] = 30
+    prepared = prepare(save(tmp_path, big, "wide.png"))
+    rows, cols = np.nonzero(prepared > 10)
+    assert (cols.min(), cols.max()) == (0, SIZE - 1)  # the long side spans the 28 pixels
+    assert rows.max() - rows.min() + 1 == 7  # 100 x 400 keeps its aspect ratio: 7 x 28
+    assert abs((rows.min() + rows.max()) / 2 - (SIZE - 1) / 2) <= 0.5  # centred
+
+
+def test_transparent_parts_count_as_a_light_background(tmp_path):
+    rgba = np.zeros((60, 60, 4), np.uint8)  # fully transparent, black underneath
+    rgba[10:50, 20:40] = (200, 30, 30, 255)  # an opaque red garment
+    prepared = prepare(save(tmp_path, rgba, "cut-out.png"))
+    assert prepared[:, 0].max() == 0  # 40 x 20: the long side fills the height, black beside it
+    assert prepared[SIZE // 2, SIZE // 2] > 100  # the garment is light on black, as in the dataset
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "I;16", "1"])
+def test_every_pillow_mode_gives_a_28x28_byte_image(tmp_path, mode):
+    prepared = prepare(save(tmp_path, garment(), "g.png", mode=mode))
+    assert (prepared.shape, prepared.dtype) == ((SIZE, SIZE), np.uint8)
+
+
+def test_bad_files_are_one_line_naming_the_file(tmp_path, monkeypatch):
+    (tmp_path / "notes.png").write_text("not a picture\n")
+    with pytest.raises(DataError, match=r"notes\.png is not an image Pillow can read"):
+        read(tmp_path / "notes.png")
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8)).save(buffer, "PNG")
+    (tmp_path / "cut.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(DataError, match=r"cut\.png cannot be decoded: "):
+        read(tmp_path / "cut.png")
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)  # a bomb, scaled down to test quickly
+    Image.new("L", (120, 120)).save(tmp_path / "bomb.png")  # between the limit and twice it: a warning
+    Image.new("L", (300, 300)).save(tmp_path / "bigger.png")  # over twice it: Pillow's own error
+    for name in ("bomb.png", "bigger.png"):
+        with pytest.raises(DataError, match=rf"{name} has more pixels than Pillow's decompression-bomb limit"):
+            read(tmp_path / name)
+
+
+def test_folders_give_their_files_and_an_empty_or_missing_path_is_refused(tmp_path):
+    (tmp_path / "pics").mkdir()
+    for name in ("b.png", "a.jpg", ".hidden"):
+        (tmp_path / "pics" / name).write_bytes(b"")
+    assert [p.name for p in image_files([tmp_path / "pics"])] == ["a.jpg", "b.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty is an empty folder"):
+        image_files([tmp_path / "empty"])
+    with pytest.raises(DataError, match=r"nowhere\.png does not exist"):
+        image_files([tmp_path / "nowhere.png"])
