@@ -30,9 +30,12 @@ def save(tmp_path, array: np.ndarray, name: str, mode: str | None = None, **kwar
     return read(tmp_path / name)
 
 
-def test_a_dataset_image_comes_through_unchanged(tmp_path):
+def test_a_dataset_image_comes_through_unchanged_even_one_its_object_does_not_span(tmp_path):
     original = garment()
     assert np.array_equal(prepare(save(tmp_path, original, "g.png")), original)
+    small = garment(h=20, w=12)  # a margin all round, as many Fashion-MNIST images have
+    assert np.array_equal(prepare(save(tmp_path, small, "s.png")), small)
+    assert np.array_equal(prepare(save(tmp_path, 255 - small, "n.png")), small)  # negated back
 
 
 def test_the_same_garment_negated_upscaled_in_colour_jpeg_comes_back_close(tmp_path):

@@ -51,7 +51,11 @@ def grey(image: Image.Image) -> np.ndarray:
 
 
 def prepare(image: Image.Image) -> np.ndarray:
-    """A 28x28 uint8 image, light object on a black background, the object's longest side 28 pixels."""
+    """A 28x28 uint8 image, light object on a black background, the object's longest side 28 pixels.
+
+    A picture of 28x28 already is only negated and its background set to black: a Fashion-MNIST
+    image comes through unchanged, and so gets the class ``evaluate`` gave it.
+    """
     g = grey(image)
     h, w = g.shape
     frame = max(1, min(h, w) // 20)
@@ -62,6 +66,8 @@ def prepare(image: Image.Image) -> np.ndarray:
     if np.median(border) > g.mean():  # a dark object on a light background: negate, as Zalando did
         g, border = 255.0 - g, 255.0 - border
     g = np.clip(g - np.median(border), 0, 255)  # the background at 0, as in the dataset
+    if g.shape == (SIZE, SIZE):  # already the dataset's size: trimming and resizing could only blur it
+        return np.rint(g).astype(np.uint8)
     rows, cols = np.nonzero(g > OBJECT_LEVEL)
     if len(rows):  # trim to the object
         g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
