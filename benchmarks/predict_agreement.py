@@ -10,7 +10,6 @@ evaluate's, for that PNG and for the image negated, upscaled 3x (bicubic) and sa
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -18,11 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fmnist.config.params import family_config, load_params
+from fmnist.config.params import load_params
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import normalize
+from fmnist.predict import classify
 from fmnist.serving.images import prepare, read
-from fmnist.training import runtime
 
 
 def main(n: int = 10000, family: str = "alexnet") -> None:
@@ -39,12 +37,8 @@ def main(n: int = 10000, family: str = "alexnet") -> None:
             photo = Image.fromarray(255 - image).resize((84, 84), Image.Resampling.BICUBIC).convert("RGB")
             photo.save(Path(tmp) / "b.jpg", quality=95)
             jpg.append(prepare(read(Path(tmp) / "b.jpg")))
-    runtime.configure(family_config(load_params(), family))
-    from fmnist.models.saving import load_model
-
-    model = load_model(Path(f"models/{family}.keras"))
-    norm = json.loads(Path("data/processed/meta.json").read_text())["normalization"]
-    classes = [model.predict(normalize(np.stack(x), norm), batch_size=1000, verbose=0).argmax(1) for x in (png, jpg)]
+    params = load_params()
+    classes = [classify(np.stack(x), family, params).argmax(1) for x in (png, jpg)]  # predict's own path
     print(
         f"{family}, first {n} test images: PNG prepared unchanged {unchanged}/{n}; PNG class = evaluate's "
         f"{np.mean(classes[0] == evaluated):.2%}; negated 3x RGB JPEG class = evaluate's "

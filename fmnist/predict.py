@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,18 +34,8 @@ def best_family() -> str:
     return json.loads(COMPARISON.read_text())["best"]["family"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fmnist.predict", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER", help="image files or folders of them")
-    parser.add_argument("--family", help="the model to use (default: the best family of the comparison)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
-    args = parser.parse_args(argv)
-    params = load_params()
-    family = args.family or best_family()
-    cfg = family_config(params, family)
-    files = image_files(args.paths)
-    images = np.stack([prepare(read(path)) for path in files])  # every file checked before the model loads
-
+def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndarray:
+    """Class probabilities of prepared uint8 images (N, 28, 28) by ``family``'s trained model."""
     model_path = MODELS_DIR / f"{family}.keras"
     if not model_path.is_file():
         raise DataError(
@@ -53,14 +44,29 @@ def main(argv: list[str] | None = None) -> None:
         )
     if not META.is_file():
         raise DataError(f"{META} does not exist; make it with 'dvc repro preprocess', or fetch it with 'dvc pull'")
-    runtime.configure(cfg)  # the threads and kernels evaluate used
+    runtime.configure(family_config(params, family))  # the threads and kernels evaluate used
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.evaluation.inference import predict
     from fmnist.models import saving
 
     model = saving.load_model(model_path)
     norm = json.loads(META.read_text())["normalization"]
-    probs = predict(model, normalize(images, norm), params["evaluate"]["batch_size"])
+    return predict(model, normalize(images, norm), params["evaluate"]["batch_size"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmnist.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER", help="image files or folders of them")
+    parser.add_argument("--family", help="the model to use (default: the best family of the comparison)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    args = parser.parse_args(argv)
+    params = load_params()
+    family = args.family or best_family()
+    family_config(params, family)  # an unknown family is one line before any file is read
+    files = image_files(args.paths)
+    images = np.stack([prepare(read(path)) for path in files])  # every file checked before the model loads
+
+    probs = classify(images, family, params)
     results = [
         {
             "file": str(path),

@@ -63,9 +63,10 @@ def prepare(image: Image.Image) -> np.ndarray:
     # The border's median is the background even where the object touches the border (its long
     # side spans the image); it is lighter than the picture as a whole exactly when the object is
     # darker than its background, however small or sparse (a sandal's straps) the object is.
-    if np.median(border) > g.mean():  # a dark object on a light background: negate, as Zalando did
-        g, border = 255.0 - g, 255.0 - border
-    g = np.clip(g - np.median(border), 0, 255)  # the background at 0, as in the dataset
+    background = float(np.median(border))
+    if background > g.mean():  # a dark object on a light background: negate, as Zalando did
+        g, background = 255.0 - g, 255.0 - background
+    g = np.clip(g - background, 0, 255)  # the background at 0, as in the dataset
     if g.shape == (SIZE, SIZE):  # already the dataset's size: trimming and resizing could only blur it
         return np.rint(g).astype(np.uint8)
     rows, cols = np.nonzero(g > OBJECT_LEVEL)
