@@ -35,6 +35,7 @@ from fmnist.utils.atomic import write_json
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSED_DIR = ROOT / "data/processed"
 COMPARE = ROOT / "metrics/compare/metrics.json"
+EVALUATED = ROOT / "metrics/evaluate"
 OUT = ROOT / "metrics/benchmark.json"
 # The documented quick profile: the whole pipeline on a 6000-image subset, 2 epochs per family
 # (a family block that sets its own epochs wins over train.epochs, so it is set there too).
@@ -251,6 +252,22 @@ def main(argv: list[str] | None = None) -> None:
                 + (", ours augments" if s["augment"] else "")
                 + ")",
                 s["ratio"] >= 1.0,
+            )
+        )
+    for family in families:  # test-time views: the gain, chosen on validation, beside the cost
+        views = json.loads((EVALUATED / family / "metrics.json").read_text())["views"]
+        if views["name"] == "none":
+            continue
+        gain = views["val_accuracy"][views["name"]] - views["val_accuracy"]["none"]
+        test_gain = accuracy[family]["test_accuracy"] - views["test_accuracy_one_view"]
+        rate = serving[family]["images_per_second"] / views["forward_passes"]
+        rows.append(
+            row(
+                f"{family} test-time views ({views['name']}), gain",
+                "> 0 on validation",
+                gain,
+                f"{gain:+.2%} val, {test_gain:+.2%} test; {views['forward_passes']} passes: {rate:,.0f} img/s",
+                gain > 0,
             )
         )
     cnn = speeds["cnn"]

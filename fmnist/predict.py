@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.config.params import family_config, load_params
+from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import normalize
 from fmnist.serving.images import image_files, prepare, read
@@ -35,7 +35,8 @@ def best_family() -> str:
 
 
 def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndarray:
-    """Class probabilities of prepared uint8 images (N, 28, 28) by ``family``'s trained model."""
+    """Class probabilities of prepared uint8 images (N, 28, 28) by ``family``'s trained model, over
+    the test-time views its evaluation uses."""
     model_path = MODELS_DIR / f"{family}.keras"
     if not model_path.is_file():
         raise DataError(
@@ -51,7 +52,8 @@ def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndar
 
     model = saving.load_model(model_path)
     norm = json.loads(META.read_text())["normalization"]
-    return predict(model, normalize(images, norm), params["evaluate"]["batch_size"])
+    ecfg = evaluate_config(params, family)  # the views evaluate scored it with
+    return predict(model, normalize(images, norm), ecfg["batch_size"], ecfg["views"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,10 +1,11 @@
 """Stage ``evaluate``: score one trained family on the test set, ``python -m stages.evaluate FAMILY``.
 
 Writes, under ``metrics/evaluate/FAMILY/``: ``metrics.json`` (accuracy, loss, top-2 accuracy, the
-classification report and the confusion matrix) and ``predictions.csv`` (true and predicted class
-of every test image, for DVC's confusion plot); and, under ``plots/evaluate/FAMILY/``, a confusion
-heatmap, a gallery of the most confident mistakes and sample predictions with their probability
-bars. Every file is identical, bit for bit, on every rerun.
+classification report, the confusion matrix, and the test-time views with each choice's validation
+accuracy) and ``predictions.csv`` (true and predicted class of every test image, for DVC's confusion
+plot); and, under ``plots/evaluate/FAMILY/``, a confusion heatmap, a gallery of the most confident
+mistakes and sample predictions with their probability bars. Every file is identical, bit for bit,
+on every rerun.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.config.params import family_config, load_params
+from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import load_split
 from fmnist.training import runtime
@@ -42,12 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("family", help="the model family to evaluate (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
     params = load_params()
-    cfg, ecfg = family_config(params, args.family), params["evaluate"]
+    cfg, ecfg = family_config(params, args.family), evaluate_config(params, args.family)
 
     runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.evaluation import figures, metrics
-    from fmnist.evaluation.inference import check_model, predict
+    from fmnist.evaluation.inference import average, check_model, view_probabilities
+    from fmnist.evaluation.views import ALL_VIEWS, VIEWS
     from fmnist.models import families, saving
 
     model_path = MODELS_DIR / f"{args.family}.keras"
@@ -57,8 +59,19 @@ def main(argv: list[str] | None = None) -> None:
     check_model(model, families.build(args.family, cfg), model_path, args.family)
     x, y = load_split(PROCESSED_DIR, "test")
 
-    probs = predict(model, x, ecfg["batch_size"])
+    test_views = view_probabilities(model, x, ecfg["batch_size"], VIEWS[ecfg["views"]])
+    probs = average(test_views, ecfg["views"])
     scores = metrics.summarize(probs, y, CLASS_NAMES)
+    # Every choice of views is scored on the validation split, where it is chosen; the test split sees
+    # only the one chosen, and as one view, to show the gain beside its cost in forward passes.
+    x_val, y_val = load_split(PROCESSED_DIR, "val")
+    val_views = view_probabilities(model, x_val, ecfg["batch_size"], VIEWS[ALL_VIEWS])
+    scores["views"] = {
+        "name": ecfg["views"],
+        "forward_passes": len(VIEWS[ecfg["views"]]),
+        "test_accuracy_one_view": float(np.mean(test_views[VIEWS["none"][0]].argmax(axis=1) == y)),
+        "val_accuracy": {name: float(np.mean(average(val_views, name).argmax(axis=1) == y_val)) for name in VIEWS},
+    }
 
     images = np.squeeze(x, axis=-1)
     mistakes = metrics.confident_mistakes(probs, y, ecfg["mistakes"])

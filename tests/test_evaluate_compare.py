@@ -73,6 +73,35 @@ def test_evaluate_records_metrics_that_match_the_model(project):
     assert pngs == ["confusion.png", "mistakes.png", "predictions.png"]
 
 
+def test_evaluate_averages_a_familys_own_views_and_scores_every_choice_on_the_validation_split(project):
+    from fmnist.data.splits import load_split
+    from fmnist.models.saving import load_model
+
+    write_params(
+        project, train={"epochs": 2, "batch_size": 32}, families=TINY, evaluate={**EVALUATE, "cnn": {"views": "flip"}}
+    )
+    assert run_stage(evaluate.main, ["cnn"]) == 0
+    assert run_stage(evaluate.main, ["mlp"]) == 0
+    cnn = json.loads((project / "metrics/evaluate/cnn/metrics.json").read_text())
+    mlp = json.loads((project / "metrics/evaluate/mlp/metrics.json").read_text())
+
+    model = load_model(project / "models/cnn.keras")
+    x, y = load_split(project / "data/processed", "test")
+    plain, mirrored = model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)
+    assert cnn["views"]["name"] == "flip"
+    assert cnn["views"]["forward_passes"] == 2
+    assert cnn["test"]["accuracy"] == pytest.approx(float(np.mean((plain + mirrored).argmax(axis=1) == y)))
+    assert cnn["views"]["test_accuracy_one_view"] == pytest.approx(float(np.mean(plain.argmax(axis=1) == y)))
+    x_val, y_val = load_split(project / "data/processed", "val")
+    assert cnn["views"]["val_accuracy"]["none"] == pytest.approx(
+        float(np.mean(model.predict(x_val, verbose=0).argmax(axis=1) == y_val))
+    )
+    assert sorted(cnn["views"]["val_accuracy"]) == ["flip", "flip_shifts", "none"]
+    assert mlp["views"]["name"] == "none"
+    assert mlp["views"]["forward_passes"] == 1
+    assert mlp["views"]["test_accuracy_one_view"] == mlp["test"]["accuracy"]
+
+
 def test_evaluate_reruns_to_identical_bytes(project):
     outputs = [
         "metrics/evaluate/mlp/metrics.json",
@@ -161,6 +190,8 @@ def test_markdown_table_marks_the_best_and_lists_the_references():
             "test_accuracy": acc,
             "macro_f1": acc,
             "top2_accuracy": 0.99,
+            "views": "flip",
+            "forward_passes": 2,
             "params": params,
             "epochs": 3,
             "training_flops_per_image": 2_000_000,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fmnist.evaluation import metrics
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS, view
 
 # True classes as rows: class 0 is right once and taken for 1 once; class 1 is right once;
 # class 2 is right twice and taken for 0 once.
@@ -84,3 +85,19 @@ def test_summarize_agrees_with_keras_metrics():
         float(keras.losses.CategoricalCrossentropy()(onehot, probs).numpy()), rel=1e-5
     )
     assert np.sum(summary["confusion_matrix"]["counts"]) == 500
+
+
+def test_a_view_mirrors_then_moves_by_one_pixel_with_zeros_shifted_in():
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 3, 3, 1)
+    assert view(x, 0, 0, False)[0, ..., 0].tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert view(x, 0, 0, True)[0, ..., 0].tolist() == [[3, 2, 1], [6, 5, 4], [9, 8, 7]]
+    assert view(x, 1, 0, False)[0, ..., 0].tolist() == [[0, 0, 0], [1, 2, 3], [4, 5, 6]]
+    assert view(x, 0, -1, True)[0, ..., 0].tolist() == [[2, 1, 0], [5, 4, 0], [8, 7, 0]]
+
+
+def test_the_named_views_cost_one_two_and_ten_distinct_passes_each_including_the_image_as_it_is():
+    assert {name: len(views) for name, views in VIEWS.items()} == {"none": 1, "flip": 2, "flip_shifts": 10}
+    assert set().union(*VIEWS.values()) == set(VIEWS[ALL_VIEWS])  # evaluate scores every choice from these
+    for views in VIEWS.values():
+        assert len(set(views)) == len(views)
+        assert views[0] == (0, 0, False)

@@ -34,6 +34,12 @@ def family_config(params: dict[str, Any], family: str) -> dict[str, Any]:
     return {**params["train"], **params["families"][family]}
 
 
+def evaluate_config(params: dict[str, Any], family: str) -> dict[str, Any]:
+    """The settings one family is evaluated with: ``evaluate``, then the family's block in it over it."""
+    shared = {key: value for key, value in params["evaluate"].items() if key in EVALUATE}
+    return {**shared, **params["evaluate"].get(family, {})}
+
+
 def _check(spec: Param, value: Any, name: str) -> Any:
     try:
         return spec.check(value)
@@ -61,11 +67,13 @@ def validate(
 ) -> dict[str, Any]:
     """Check one mapping against ``schema``: every key present and allowed, nothing unknown.
 
-    Keys of ``optional`` (a family's overrides of ``train`` keys) are checked when present.
+    Keys of ``optional`` (a family's overrides of ``train`` or ``evaluate`` keys) are checked when present.
     """
     optional = optional or {}
     raw = _mapping(raw, where)
-    _refuse_unknown(raw, [*schema, *optional], where, ", ".join(schema) + (", or any train key" if optional else ""))
+    # A block of overrides only (an evaluate block of a family) lists the keys it may override.
+    allowed = ", ".join(schema) + (", or any train key" if optional else "") if schema else ", ".join(optional)
+    _refuse_unknown(raw, [*schema, *optional], where, allowed)
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         if key not in raw:
@@ -106,7 +114,16 @@ def validate_all(raw: Any) -> dict[str, Any]:
         name: validate(block, FAMILIES[name].KEYS, f"families.{name}.", optional=TRAIN)
         for name, block in families.items()
     }
-    out["evaluate"] = validate(raw["evaluate"], EVALUATE, "evaluate.")
+    # A block named after a family sets evaluate keys for that family only, as families: does for train.
+    evaluate = _mapping(raw["evaluate"], "evaluate.")
+    own = {name: block for name, block in evaluate.items() if name in out["families"]}
+    shared = {key: value for key, value in evaluate.items() if key not in own}
+    _refuse_unknown(
+        shared, [*EVALUATE, *out["families"]], "evaluate.", f"{', '.join(EVALUATE)}, or a family's block of these"
+    )
+    out["evaluate"] = validate(shared, EVALUATE, "evaluate.")
+    for name, block in own.items():
+        out["evaluate"][name] = validate(block, {}, f"evaluate.{name}.", optional=EVALUATE)
     return out
 
 
@@ -239,6 +256,11 @@ def reference_markdown(values: dict[str, Any] | None = None) -> str:
         rows += _rows(family.KEYS, block, f"families.{name}.")
         rows.append(f"| `families.{name}.<key>` | | as `train.<key>` | Any train key, for {name} only. |")
     rows += _rows(EVALUATE, values["evaluate"], "evaluate.")
+    for name in values["families"]:
+        if name in values["evaluate"]:
+            own = ", ".join(f"`{k}: {_yaml(v)}`" for k, v in values["evaluate"][name].items())
+            rows.append(f"| `evaluate.{name}` | | | Evaluate keys for {name} only: {own}. |")
+    rows.append("| `evaluate.<family>.<key>` | | as `evaluate.<key>` | Any evaluate key, for that family only. |")
     return "\n".join(rows)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fmnist.data.idx import FILE_NAMES
+from fmnist.evaluation.views import VIEWS
 
 
 @dataclass(frozen=True)
@@ -204,4 +205,11 @@ EVALUATE = {
     "batch_size": Param("Images per batch when predicting the test set.", kind=int, ge=1, le=10000),
     "mistakes": Param("Most confident mistakes shown in the gallery.", kind=int, ge=1, le=200),
     "samples": Param("Test images shown with their predicted-probability bars.", kind=int, ge=1, le=100),
+    "views": Param(
+        "Test-time augmentation: the probabilities averaged over each image as it is (none), also "
+        "mirrored (flip: 2 forward passes), or both of those also moved 1 px up, down, left and right "
+        "(flip_shifts: 10 passes). metrics/evaluate/FAMILY/metrics.json holds each choice's validation "
+        "accuracy, to choose by.",
+        choices=tuple(VIEWS),
+    ),
 }

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from fmnist.evaluation.views import VIEWS, view
 from fmnist.utils.errors import DataError
 
 
@@ -30,10 +31,30 @@ def check_model(model: Any, expected: Any, path: Path, family: str) -> None:
         )
 
 
-def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class probabilities of ``x``, computed in batches of ``batch_size`` (the batch changes the bits)."""
+def view_probabilities(
+    model: Any, x: np.ndarray, batch_size: int, views: tuple[tuple[int, int, bool], ...]
+) -> dict[tuple[int, int, bool], np.ndarray]:
+    """Class probabilities of ``x`` seen through each of ``views`` (see :mod:`fmnist.evaluation.views`),
+    computed in batches of ``batch_size`` (the batch changes the bits)."""
     forward = tf.function(lambda batch: model(batch, training=False))
-    return np.concatenate([forward(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+    out = {}
+    for v in views:
+        seen = view(x, *v)
+        out[v] = np.concatenate([forward(seen[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+    return out
+
+
+def average(by_view: dict[tuple[int, int, bool], np.ndarray], name: str) -> np.ndarray:
+    """The probabilities of the named set of views, averaged in its order (the order changes the bits)."""
+    total = by_view[VIEWS[name][0]]
+    for v in VIEWS[name][1:]:
+        total = total + by_view[v]
+    return total / np.float32(len(VIEWS[name]))
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int, views: str = "none") -> np.ndarray:
+    """Class probabilities of ``x``, averaged over the named ``views`` (one of ``VIEWS``)."""
+    return average(view_probabilities(model, x, batch_size, VIEWS[views]), views)
 
 
 def images_per_second(model: Any, x: np.ndarray, batch_size: int) -> float:
