@@ -75,3 +75,20 @@ def test_the_performance_page_shows_the_committed_benchmark():
     shown = page[page.index(start) + len(start) : page.index(end)]
     rows = json.loads((ROOT / "metrics/benchmark.json").read_text())["rows"]
     assert shown == bench.table(rows), "copy the table that python -m benchmarks.bench printed"
+
+
+def test_a_trial_trains_with_the_changed_keys_and_reports_validation_only(project, capsys, monkeypatch):
+    from benchmarks import trial
+    from fmnist.data.splits import load_split
+
+    def no_test_split(directory, name):
+        assert name != "test", "a trial read the test split"
+        return load_split(directory, name)
+
+    monkeypatch.setattr("fmnist.data.splits.load_split", no_test_split)
+    trial.main(["cnn", '{"epochs": 2, "test_curve": true}'])
+    record = json.loads(capsys.readouterr().out.splitlines()[-1])  # after Keras' lines per epoch
+    assert record["changes"] == {"epochs": 2, "test_curve": True}
+    assert len(record["val_accuracy_per_epoch"]) == 2
+    assert sorted(record["val_accuracy_by_views"]) == ["flip", "flip_shifts", "none"]
+    assert all(0 <= a <= 1 for a in record["val_accuracy_by_views"].values())

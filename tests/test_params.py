@@ -3,7 +3,15 @@ import re
 import pytest
 import yaml
 
-from fmnist.config.params import family_config, leaves, load_params, reference_page, shipped_params, validate_all
+from fmnist.config.params import (
+    evaluate_config,
+    family_config,
+    leaves,
+    load_params,
+    reference_page,
+    shipped_params,
+    validate_all,
+)
 from fmnist.utils.errors import ParamsError, run_stage
 from tests.conftest import ROOT, merged, set_override, shipped_raw
 
@@ -108,6 +116,24 @@ def test_family_blocks_take_any_train_key_and_nothing_else():
     assert "expected a list of at least 3 integers >= 1" in error({"families": {"alexnet": {"filters": [8, 8]}}})
 
 
+def test_an_evaluate_block_named_after_a_family_sets_evaluate_keys_for_it_only():
+    params = validate_all(merged(shipped_raw(), {"evaluate": {"views": "none", "cnn": {"views": "flip"}}}))
+    assert evaluate_config(params, "cnn")["views"] == "flip"
+    assert evaluate_config(params, "mlp")["views"] == "none"
+    assert "cnn" not in evaluate_config(params, "cnn")
+    assert "evaluate.cnn.views = 'mirror' is not allowed; expected one of none, flip, flip_shifts" in error(
+        {"evaluate": {"cnn": {"views": "mirror"}}}
+    )
+    assert "unknown key 'evaluate.cnn.epochs'; allowed here: batch_size, mistakes" in error(
+        {"evaluate": {"cnn": {"epochs": 3}}}
+    )
+    # A block for a family that params.yaml does not train is a typo, not a family.
+    message = error({"evaluate": {"resnet": {}}})
+    assert "unknown key 'evaluate.resnet'" in message
+    assert message.endswith("allowed here: batch_size, mistakes, samples, views, or a family's block of these")
+    assert "unknown key 'evaluate.view' (did you mean 'evaluate.views'?)" in error({"evaluate": {"view": "flip"}})
+
+
 def readme_overrides() -> list[tuple[str, str, str]]:
     """Every ``-S [++]key=value`` the README and the docs show, as (prefix, key, value)."""
     text = "".join(path.read_text() for path in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))])
@@ -207,6 +233,6 @@ def test_a_family_params_yaml_lacks_is_one_line_naming_those_it_has(tmp_path, mo
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     assert run_stage(main, ["resnet"]) == 2
     assert capsys.readouterr().err == (
-        "error: params.yaml: no family 'resnet' under 'families'; it has mlp, dnn, cnn, alexnet\n"
+        "error: params.yaml: no family 'resnet' under 'families'; it has mlp, dnn, cnn, alexnet, airbench\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -5,7 +5,7 @@ import yaml
 
 from fmnist.config.params import validate_all
 from fmnist.studies import report, spec, statistics
-from tests.conftest import merged, shipped_raw
+from tests.conftest import ROOT, merged, shipped_raw
 
 GRID = {
     "seed": "test",
@@ -95,13 +95,63 @@ def test_shipped_studies_load_and_their_claims_name_real_levels():
         "seed001-fcn-vs-alexnet",
         "seed004-bn-dropout-ablation",
         "seed004-random-search",
+        "headline-seeds",
     }
     assert len(spec.configurations(studies["seed000-grid"])) >= 16
     for s in studies.values():
         for claim in s.get("claims", []):
             levels = set(s["grid"][claim["factor"]])
             named = set(claim.get("order", [])) | {lv for g in claim.get("groups", {}).values() for lv in g}
+            named |= {claim["level"]} if "level" in claim else set()
             assert named <= levels, claim
+
+
+def test_the_headline_study_repeats_every_shipped_family_and_judges_each_against_its_seed():
+    from fmnist.config.params import load_params
+
+    study = spec.load_studies()["headline-seeds"]
+    assert [c.family for c in spec.configurations(study)] == list(load_params()["families"])
+    assert {claim["level"] for claim in study["claims"]} == set(load_params()["families"])
+
+
+def test_a_run_of_the_shipped_settings_overrides_nothing_so_dvc_restores_it_from_its_cache():
+    from fmnist.config.params import load_params
+
+    params = load_params()
+    shipped = spec.configurations({**GRID, "fixed": {}, "grid": {"family": {"cnn": {}}}})[0]
+    assert spec.overrides(shipped, spec.Budget(), repeat=params["train"]["seed"], params=params) == []
+    assert spec.overrides(shipped, spec.Budget(), repeat=1, params=params) == ["++families.cnn.seed=1"]
+    changed = spec.configurations({**GRID, "fixed": {"epochs": 2, "filters": params["families"]["cnn"]["filters"]}})
+    assert spec.overrides(
+        spec.Config(changed[0].labels, "cnn", {"epochs": 2, "filters": params["families"]["cnn"]["filters"]}),
+        spec.Budget(),
+        repeat=0,
+        params=params,
+    ) == ["++families.cnn.epochs=2"]
+
+
+def test_a_claim_that_a_level_beats_a_reported_figure_is_a_one_sample_t_test(tmp_path):
+    claim = {"text": "relu beats seed 004's CNN", "factor": "activation", "level": "relu", "beats": "seed 004: CNN"}
+    above = statistics.judge(claim, runs({"relu": [0.930, 0.932, 0.929]}))
+    assert above["verdict"] == "supported"
+    assert above["tests"][0]["test"] == "one-sample t-test"
+    assert above["tests"][0]["mean_b"] == 0.92
+    # mean 0.93033 against 0.92, sd 0.0015275: t = 0.010333 / (0.0015275 / sqrt 3) = 11.72, df 2, p = 0.0072
+    assert above["tests"][0]["p"] == pytest.approx(0.0072, abs=1e-4)
+    assert statistics.judge(claim, runs({"relu": [0.9185, 0.9220, 0.9205]}))["verdict"] == "tie"
+    assert statistics.judge(claim, runs({"relu": [0.910, 0.912, 0.909]}))["verdict"] == "contradicted"
+    assert statistics.judge(claim, runs({"relu": [0.95]}))["verdict"] == "untestable"
+    text = report.markdown(
+        statistics.summarize("s", {**GRID, "claims": [claim]}, runs({"relu": [0.930, 0.932, 0.929]}), spec.Budget(), 3),
+        None,
+    )
+    assert "| the seed's claim | verdict (one-sample t-test, alpha 0.05) | evidence |" in text
+    assert "relu 93.03% vs seed 004: CNN 92.00%" in text
+
+    bad = tmp_path / "studies.yaml"
+    bad.write_text(yaml.safe_dump({"s": {**GRID, "claims": [{**claim, "beats": "seed 009: CNN"}]}}))
+    with pytest.raises(spec.StudyError, match="no reported figure 'seed 009: CNN'; known: seed 001: AlexNet"):
+        spec.load_studies(bad)
 
 
 def runs(accuracies: dict[str, list[float]]) -> list[spec.Run]:
@@ -213,3 +263,11 @@ def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_a_cost_
     assert runner.estimate_seconds(runs, spec.Budget(epochs=2, train_limit=5000), jobs=2) == pytest.approx(expected)
     cnn = spec.planned_runs("s", {**GRID, "family": "cnn", "grid": {}}, spec.Budget(), repeats=1)
     assert runner.estimate_seconds(cnn, spec.Budget(), jobs=1) is None  # no rate for the cnn here
+
+
+def test_readme_shows_the_committed_headline_study():
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- headline-seeds:start -->\n", "<!-- headline-seeds:end -->"
+    shown = readme[readme.index(start) + len(start) : readme.index(end)]
+    report_md = (ROOT / "metrics/studies/headline-seeds.md").read_text()
+    assert shown == report_md[report_md.index("| configuration |") :], "copy the study's tables into the README"

@@ -45,16 +45,22 @@ def dense(x: Any, units: int, cfg: dict[str, Any]) -> Any:
     return _activate(x, cfg)
 
 
-def conv(x: Any, filters: int, cfg: dict[str, Any]) -> Any:
-    """3x3 convolution keeping the size, batch norm if on, activation."""
+def conv(x: Any, filters: int, cfg: dict[str, Any], pool: bool = False, kernel: int = 3) -> Any:
+    """Convolution (3x3 unless ``kernel``) keeping the size, then a 2x2 max-pool if ``pool``, batch
+    norm if on, activation.
+
+    Pooling before the batch norm and activation, as airbench does, normalises a quarter of the values.
+    """
     x = layers.Conv2D(
         filters,
-        3,
+        kernel,
         padding="same",
         use_bias=not cfg["batch_norm"],
         kernel_initializer=cfg["initializer"],
         kernel_regularizer=_regularizer(cfg),
     )(x)
+    if pool:
+        x = layers.MaxPooling2D()(x)
     return _activate(x, cfg)
 
 

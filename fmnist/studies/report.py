@@ -56,9 +56,10 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
             + f" {row['mean']:.2%} ± {row['std']:.2%} | {row['n']} |"
         )
     if summary["claims"]:
+        tests = dict.fromkeys(t["test"] for c in summary["claims"] for t in c["tests"])
         lines += [
             "",
-            f"| the seed's claim | verdict (Welch's t-test, alpha {ALPHA}) | evidence |",
+            f"| the seed's claim | verdict ({' or '.join(tests)}, alpha {ALPHA}) | evidence |",
             "| --- | --- | --- |",
         ]
         for c in summary["claims"]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmnist.config.params import PARAMS_FILE, read_yaml
+from fmnist.config.params import PARAMS_FILE, load_params, read_yaml
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
@@ -97,6 +97,7 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
         guess = f"about {seconds / 60:.0f} min" if seconds is not None else "an unknown time (no benchmark rate)"
         print(f"{name}: {len(todo)} runs to go, {guess} on this machine (a rough guide)", flush=True)
     start = time.perf_counter()
+    params = load_params()
     for r in todo:
         dvc(
             "exp",
@@ -104,7 +105,7 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             "--queue",
             "--name",
             r.name,
-            *[a for o in overrides(r.config, budget, r.repeat) for a in ("-S", o)],
+            *[a for o in overrides(r.config, budget, r.repeat, params) for a in ("-S", o)],
             f"evaluate@{r.config.family}",
         )
     done = {n for n, exp in known.items() if exp["state"] == "success"} & names

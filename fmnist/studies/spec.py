@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.config.params import PARAMS_FILE, read_yaml, validate_all
+from fmnist.config.params import PARAMS_FILE, family_config, read_yaml, validate_all
+from fmnist.evaluation.comparison import REFERENCES
 from fmnist.models.families import FAMILIES
 from fmnist.utils.errors import ParamsError, UserError
 
@@ -83,7 +84,23 @@ def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
             raise StudyError(f"{path}: study '{name}' needs a family, one of {', '.join(FAMILIES)}")
         for config in configurations(study):
             check_settings(config, params, f"{path}: study '{name}', {config.label() or 'fixed settings'}")
+        for claim in study.get("claims", []):
+            if "beats" in claim:
+                levels = study.get("grid", {}).get(claim["factor"], {})
+                if claim["level"] not in levels:
+                    raise StudyError(
+                        f"{path}: study '{name}': claim level '{claim['level']}' is not a level of {claim['factor']}"
+                    )
+                reported(claim["beats"])
     return studies
+
+
+def reported(name: str) -> float:
+    """A seed's reported test accuracy, by its name in the comparison ("seed 001: AlexNet, 10 epochs")."""
+    figures = {f"{ref['source']}: {ref['model']}": ref["test_accuracy"] for ref in REFERENCES}
+    if name not in figures:
+        raise StudyError(f"no reported figure '{name}'; known: {', '.join(figures)}")
+    return figures[name]
 
 
 def check_settings(config: Config, params: dict[str, Any], where: str) -> None:
@@ -133,9 +150,17 @@ def _hydra(value: Any) -> str:
     return str(value)
 
 
-def overrides(config: Config, budget: Budget, repeat: int) -> list[str]:
-    """The ``-S`` arguments of one run. Keys go into the family's block, so no other family reruns."""
+def overrides(config: Config, budget: Budget, repeat: int, params: dict[str, Any] | None = None) -> list[str]:
+    """The ``-S`` arguments of one run. Keys go into the family's block, so no other family reruns.
+
+    With ``params`` (the parsed params.yaml), a key already at the value the family has there is left
+    out: a run of the shipped settings is then the shipped pipeline, which DVC restores from its cache
+    instead of training it again.
+    """
     settings = {**config.settings, "seed": repeat, **({"epochs": budget.epochs} if budget.epochs else {})}
+    if params is not None:
+        shipped = family_config(params, config.family)
+        settings = {key: value for key, value in settings.items() if key not in shipped or shipped[key] != value}
     out = [f"++families.{config.family}.{key}={_hydra(value)}" for key, value in sorted(settings.items())]
     if budget.train_limit:
         out.append(f"preprocess.train_limit={budget.train_limit}")

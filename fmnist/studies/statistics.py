@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from fmnist.studies.spec import Budget, Run, configurations
+from fmnist.studies.spec import Budget, Run, configurations, reported
 
 ALPHA = 0.05  # the significance level of every verdict
 
@@ -23,6 +23,16 @@ def welch(a: list[float], b: list[float]) -> dict[str, Any]:
     return {**result, "p": float(stats.ttest_ind(a, b, equal_var=False).pvalue)}
 
 
+def one_sample(a: list[float], value: float) -> dict[str, Any]:
+    """A one-sample t-test of mean(a) against a figure reported without spread, two-sided."""
+    result = {"mean_a": float(np.mean(a)), "mean_b": value, "n_a": len(a), "n_b": 1}
+    if len(a) < 2:
+        return {**result, "p": None}
+    if np.std(a) == 0:
+        return {**result, "p": 1.0 if result["mean_a"] == value else 0.0}
+    return {**result, "p": float(stats.ttest_1samp(a, value).pvalue)}
+
+
 def _pair_verdict(test: dict[str, Any]) -> str:
     if test["p"] is None:
         return "untestable"
@@ -32,12 +42,17 @@ def _pair_verdict(test: dict[str, Any]) -> str:
 
 
 def judge(claim: dict[str, Any], runs: list[Run]) -> dict[str, Any]:
-    """The verdict on one claim: each ordered pair tested with Welch's t-test, pooled over other factors."""
+    """The verdict on one claim: each ordered pair tested with Welch's t-test, pooled over other factors;
+    or, for a claim that a level ``beats`` a seed's reported figure, a one-sample t-test against it."""
     factor = claim["factor"]
 
     def accuracies(levels: list[str]) -> list[float]:
         return [r.accuracy for r in runs if r.config.labels.get(factor) in levels]
 
+    if "beats" in claim:  # one level against a seed's reported figure
+        test = {"test": "one-sample t-test", **one_sample(accuracies([claim["level"]]), reported(claim["beats"]))}
+        test.update(a=claim["level"], b=claim["beats"], verdict=_pair_verdict(test))
+        return {"claim": claim["text"], "verdict": test["verdict"], "tests": [test]}
     if "groups" in claim:
         (high, high_levels), (low, low_levels) = claim["groups"].items()
         order = [(high, high_levels), (low, low_levels)]
@@ -46,7 +61,7 @@ def judge(claim: dict[str, Any], runs: list[Run]) -> dict[str, Any]:
     tests = []
     for (a, a_levels), (b, b_levels) in itertools.pairwise(order):
         test = welch(accuracies(a_levels), accuracies(b_levels))
-        tests.append({"a": a, "b": b, **test, "verdict": _pair_verdict(test)})
+        tests.append({"test": "Welch's t-test", "a": a, "b": b, **test, "verdict": _pair_verdict(test)})
     verdicts = {t["verdict"] for t in tests}
     verdict = next(v for v in ("contradicted", "untestable", "tie", "supported") if v in verdicts)
     out = {"claim": claim["text"], "verdict": verdict, "tests": tests}

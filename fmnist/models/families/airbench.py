@@ -1,0 +1,32 @@
+"""airbench: the layout of Keller Jordan's CIFAR-10 speed runs (cifar10-airbench), for 28x28 inputs.
+
+A stem conv, then per block a conv, a 2x2 max-pool and a conv, batch norm and the activation after
+each conv; a global max-pool and the classifier. No dense hidden layer and no dropout: the
+augmentation, label smoothing and the schedule in its params.yaml block do the regularising.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.config.schema import Param
+
+HELP = "Speed-run conv net after airbench (KellerJordan/cifar10-airbench), three pooled blocks."
+KEYS = {
+    "stem": Param("Filters of the first conv (2x2), at full size.", kind=int, ge=1),
+    "filters": Param(
+        "Filters of each block: 3x3 conv, 2x2 max-pool, 3x3 conv.", kind=list, item=int, min_items=1, ge=1
+    ),
+}
+
+
+def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
+    from fmnist.models.blocks import classifier, conv, image_input, layers
+
+    inputs = image_input()
+    x = conv(inputs, cfg["stem"], cfg, kernel=2)  # 2x2 patches, as airbench's first (whitening) layer
+    for filters in cfg["filters"]:
+        x = conv(x, filters, cfg, pool=True)
+        x = conv(x, filters, cfg)
+    x = layers.GlobalMaxPooling2D()(x)
+    return inputs, classifier(x, cfg)
