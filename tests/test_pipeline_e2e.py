@@ -114,12 +114,12 @@ def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
     shared = sh(repo, "dvc", "exp", "run", "-S", "train.activation=tanh")
     assert ran_trainings(shared) == set(TINY)
     assert "Running stage 'preprocess'" not in shared.stdout
-    # The workspace now holds the experiment: every family's test figures differ from HEAD's.
+    # The workspace now holds the experiment: every family's test loss differs from HEAD's (its
+    # accuracy may not: a tiny net can score the same on the synthetic test images either way).
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
     for family in TINY:
         changes = diff[f"metrics/evaluate/{family}/metrics.json"]
-        assert changes["test.accuracy"]["new"] != changes["test.accuracy"]["old"], (family, changes)
-        assert changes["test.loss"]["diff"] != 0
+        assert changes["test.loss"]["diff"] != 0, (family, changes)
 
     # Hydra's "++" sets a key whether or not the block holds it yet; plain -S refuses a new key.
     own = sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=2")
