@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from fmnist.data.splits import load_split
-    from fmnist.evaluation.inference import average, view_probabilities
-    from fmnist.evaluation.views import ALL_VIEWS, VIEWS
+    from fmnist.evaluation.inference import views_accuracy
     from fmnist.models import families
     from fmnist.training import loop
 
@@ -49,8 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         curve = pd.read_csv(Path(tmp) / "live/plots/metrics/eval/accuracy.tsv", sep="\t")["accuracy"]
     seconds = time.perf_counter() - start
     x_val, y_val = splits["val"]
-    by_view = view_probabilities(model, x_val, 1000, VIEWS[ALL_VIEWS])
-    views = {name: round(float((average(by_view, name).argmax(axis=1) == y_val).mean()), 4) for name in VIEWS}
+    views = {name: round(accuracy, 4) for name, accuracy in views_accuracy(model, x_val, y_val, 1000).items()}
     record = {
         "family": args.family,
         "changes": changes,

@@ -255,14 +255,17 @@ def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_a_cost_
     from fmnist.studies import runner
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(shipped_raw()))
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/benchmark.json").write_text('{"throughput": {"mlp": {"ours_images_per_second": 1000.0}}}')
+    params = validate_all(shipped_raw())
     runs = spec.planned_runs("s", GRID, spec.Budget(epochs=2, train_limit=5000), repeats=2)
     expected = len(runs) * 5000 * 2 / 1000.0 + runner.SECONDS_PER_RUN * len(runs) / 2
-    assert runner.estimate_seconds(runs, spec.Budget(epochs=2, train_limit=5000), jobs=2) == pytest.approx(expected)
+    assert runner.estimate_seconds(runs, spec.Budget(epochs=2, train_limit=5000), 2, params) == pytest.approx(expected)
+    mlp = spec.planned_runs("s", {**GRID, "fixed": {}, "grid": {}}, spec.Budget(), repeats=1)  # the family's epochs
+    expected = len(mlp) * 54000 * params["families"]["mlp"]["epochs"] / 1000.0 + runner.SECONDS_PER_RUN * len(mlp)
+    assert runner.estimate_seconds(mlp, spec.Budget(), 1, params) == pytest.approx(expected)
     cnn = spec.planned_runs("s", {**GRID, "family": "cnn", "grid": {}}, spec.Budget(), repeats=1)
-    assert runner.estimate_seconds(cnn, spec.Budget(), jobs=1) is None  # no rate for the cnn here
+    assert runner.estimate_seconds(cnn, spec.Budget(), 1, params) is None  # no rate for the cnn here
 
 
 def test_readme_shows_the_committed_headline_study():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from fmnist.evaluation.views import VIEWS, view
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS, view
 from fmnist.utils.errors import DataError
 
 
@@ -31,16 +31,21 @@ def check_model(model: Any, expected: Any, path: Path, family: str) -> None:
         )
 
 
+def forward(model: Any) -> Any:
+    """The model's inference pass as one traced graph, reused across batches of the same shape."""
+    return tf.function(lambda batch: model(batch, training=False))
+
+
 def view_probabilities(
     model: Any, x: np.ndarray, batch_size: int, views: tuple[tuple[int, int, bool], ...]
 ) -> dict[tuple[int, int, bool], np.ndarray]:
     """Class probabilities of ``x`` seen through each of ``views`` (see :mod:`fmnist.evaluation.views`),
     computed in batches of ``batch_size`` (the batch changes the bits)."""
-    forward = tf.function(lambda batch: model(batch, training=False))
+    run = forward(model)
     out = {}
     for v in views:
         seen = view(x, *v)
-        out[v] = np.concatenate([forward(seen[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+        out[v] = np.concatenate([run(seen[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
     return out
 
 
@@ -57,24 +62,30 @@ def predict(model: Any, x: np.ndarray, batch_size: int, views: str = "none") -> 
     return average(view_probabilities(model, x, batch_size, VIEWS[views]), views)
 
 
+def views_accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+    """Accuracy on ``(x, y)`` through every choice of views, from one set of forward passes."""
+    by_view = view_probabilities(model, x, batch_size, VIEWS[ALL_VIEWS])
+    return {name: float(np.mean(average(by_view, name).argmax(axis=1) == y)) for name in VIEWS}
+
+
 def images_per_second(model: Any, x: np.ndarray, batch_size: int) -> float:
     """Throughput of batched prediction over ``x``, after a warm-up batch that traces the graph."""
-    forward = tf.function(lambda batch: model(batch, training=False))
-    forward(x[:batch_size])
+    run = forward(model)
+    run(x[:batch_size])
     start = time.perf_counter()
     for i in range(0, len(x), batch_size):
-        forward(x[i : i + batch_size]).numpy()
+        run(x[i : i + batch_size]).numpy()
     return len(x) / (time.perf_counter() - start)
 
 
 def median_latency_ms(model: Any, x: np.ndarray, runs: int) -> float:
     """Median wall time of one single-image prediction, as a served model would see it."""
-    forward = tf.function(lambda image: model(image, training=False))
-    forward(x[:1])
+    run = forward(model)
+    run(x[:1])
     times = []
     for i in range(runs):
         image = x[i % len(x)][np.newaxis]
         start = time.perf_counter()
-        forward(image).numpy()
+        run(image).numpy()
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000)

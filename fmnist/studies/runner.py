@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmnist.config.params import PARAMS_FILE, load_params, read_yaml
+from fmnist.config.params import family_config, load_params
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
@@ -54,20 +54,18 @@ def parse_experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def estimate_seconds(runs: list[Run], budget: Budget, jobs: int) -> float | None:
+def estimate_seconds(runs: list[Run], budget: Budget, jobs: int, params: dict[str, Any]) -> float | None:
     """A rough wall time for ``runs``: their training images at the benchmark's rate for each family
     (measured at its default size, on the whole machine, so workers share it), plus the fixed cost
     of a run spread over the workers. None when the benchmark has no rate for a family."""
     rates = json.loads(BENCHMARK.read_text()).get("throughput", {}) if BENCHMARK.exists() else {}
-    params = read_yaml(PARAMS_FILE)
     images = budget.train_limit or round(60000 * (1 - params["preprocess"]["val_fraction"]))
     training = 0.0
     for r in runs:
         rate = rates.get(r.config.family, {}).get("ours_images_per_second")
         if not rate:
             return None
-        block = params["families"].get(r.config.family, {})
-        epochs = budget.epochs or r.config.settings.get("epochs") or block.get("epochs") or params["train"]["epochs"]
+        epochs = budget.epochs or r.config.settings.get("epochs") or family_config(params, r.config.family)["epochs"]
         training += images * epochs / rate
     return training + SECONDS_PER_RUN * len(runs) / jobs
 
@@ -92,12 +90,12 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
     todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
     n_configs = len(runs) // repeats
     print(f"{name}: {len(runs)} runs ({n_configs} configurations x {repeats}), {len(runs) - len(todo)} done or queued")
+    params = load_params()
     if todo:
-        seconds = estimate_seconds(todo, budget, jobs)
+        seconds = estimate_seconds(todo, budget, jobs, params)
         guess = f"about {seconds / 60:.0f} min" if seconds is not None else "an unknown time (no benchmark rate)"
         print(f"{name}: {len(todo)} runs to go, {guess} on this machine (a rough guide)", flush=True)
     start = time.perf_counter()
-    params = load_params()
     for r in todo:
         dvc(
             "exp",
