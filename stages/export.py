@@ -2,7 +2,8 @@
 
 Writes ``models/serving/FAMILY/``: ``1/`` (the SavedModel, TensorFlow Serving's version layout),
 whose ``serving_default`` signature takes uint8 images ``[N, 28, 28]`` and returns
-``probabilities`` ``[N, 10]``, and ``class_names.json`` (the class of each output, in order).
+``probabilities`` ``[N, 10]``, averaged over the test-time views evaluate uses for the family, and
+``class_names.json`` (the class of each output, in order).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from fmnist.config.params import family_config, load_params
+from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
+from fmnist.evaluation.views import VIEWS
 from fmnist.training import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
@@ -27,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.export", description=__doc__.splitlines()[0])
     parser.add_argument("family", help="the model family to export (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
-    cfg = family_config(load_params(), args.family)
+    params = load_params()
+    cfg, views = family_config(params, args.family), evaluate_config(params, args.family)["views"]
 
     runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
@@ -40,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     model = saving.load_model(model_path)
     normalization = json.loads(META.read_text())["normalization"]
     with atomic_dir(SERVING_DIR / args.family) as out:
-        export(model, normalization, out)
+        export(model, normalization, VIEWS[views], out)
         write_json(out / "class_names.json", list(CLASS_NAMES))
-    print(f"{args.family}: SavedModel in {SERVING_DIR / args.family}")
+    print(f"{args.family}: SavedModel in {SERVING_DIR / args.family}, test-time views: {views}")
 
 
 if __name__ == "__main__":

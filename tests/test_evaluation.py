@@ -101,3 +101,49 @@ def test_the_named_views_cost_one_two_and_ten_distinct_passes_each_including_the
     for views in VIEWS.values():
         assert len(set(views)) == len(views)
         assert views[0] == (0, 0, False)
+
+
+def served_probabilities(tmp_path, model, images, norm, views):
+    import tensorflow as tf
+
+    from fmnist.serving.export import export
+
+    export(model, norm, views, tmp_path)
+    served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    return served(images=tf.constant(images))["probabilities"].numpy()
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+NORM = {"method": "standardize", "mean": 0.29, "std": 0.35}
+
+
+@pytest.mark.parametrize("one", VIEWS[ALL_VIEWS])
+def test_the_exported_savedmodel_sees_each_view_as_evaluate_does(tmp_path, small_model, one):
+    from fmnist.data.splits import normalize
+    from fmnist.evaluation.inference import view_probabilities
+
+    probs = served_probabilities(tmp_path, small_model, IMAGES, NORM, (one,))
+    expected = view_probabilities(small_model, normalize(IMAGES, NORM), 8, (one,))[one]
+    assert np.abs(probs - expected).max() < 1e-6
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_the_exported_savedmodel_averages_the_views_evaluate_uses_on_raw_images(tmp_path, small_model, name):
+    from fmnist.data.splits import normalize
+    from fmnist.evaluation.inference import predict
+
+    probs = served_probabilities(tmp_path, small_model, IMAGES, NORM, VIEWS[name])
+    x = normalize(IMAGES, NORM)
+    assert np.abs(probs - predict(small_model, x, 8, name)).max() < 1e-6
+    if name != "none":  # the views change the answer, so the comparison above can tell them apart
+        assert np.abs(probs - predict(small_model, x, 8, "none")).max() > 1e-3
