@@ -274,3 +274,33 @@ def test_readme_shows_the_committed_headline_study():
     shown = readme[readme.index(start) + len(start) : readme.index(end)]
     report_md = (ROOT / "metrics/studies/headline-seeds.md").read_text()
     assert shown == report_md[report_md.index("| configuration |") :], "copy the study's tables into the README"
+
+
+def test_a_resumed_study_adds_its_wall_time_at_the_same_commit_and_starts_again_at_another():
+    from fmnist.studies.runner import wall_record
+
+    earlier = {"baseline": "abc1234", "runs": 15, "wall_seconds": 1200.0}
+    same = wall_record(earlier, {"baseline": "abc1234", "runs": 15}, 300.04)
+    assert same == {"baseline": "abc1234", "runs": 15, "wall_seconds": 1500.0}
+    moved = wall_record(earlier, {"baseline": "def5678", "runs": 15}, 300.04)
+    assert moved == {"baseline": "def5678", "runs": 15, "wall_seconds": 300.0}
+    assert wall_record({}, {"baseline": "abc1234"}, 12.0)["wall_seconds"] == 12.0
+
+
+def test_a_study_run_without_dvc_on_path_says_to_activate_the_venv(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from fmnist.studies.__main__ import main
+    from fmnist.utils.errors import run_stage
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git"))  # git, but no dvc
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.chdir(tmp_path)
+    assert run_stage(main, ["run", "headline-seeds"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "error: no 'dvc' command on PATH; activate the project's venv (source .venv/bin/activate)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "params.yaml"]  # nothing queued or written

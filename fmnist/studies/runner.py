@@ -30,7 +30,12 @@ ACTIVE = {"queued", "running"}
 
 
 def dvc(*args: str) -> str:
-    result = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    try:
+        result = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise StudyError(
+            "no 'dvc' command on PATH; activate the project's venv (source .venv/bin/activate) and run again"
+        ) from None
     if result.returncode:
         raise StudyError(f"'dvc {' '.join(args)}' failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
     return result.stdout
@@ -135,20 +140,20 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
         )
     RUN_RECORDS.mkdir(parents=True, exist_ok=True)
     record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
-    # A resumed or extended study (more repeats) adds to the time already spent at this budget.
     earlier = json.loads(record.read_text()) if record.exists() else {}
-    spent = earlier.get("wall_seconds", 0.0)
-    write_json(
-        record,
-        {
-            "budget": budget.__dict__,
-            "repeats": repeats,
-            "jobs": jobs,
-            "runs": len(runs),
-            "baseline": baseline,
-            "wall_seconds": round(spent + time.perf_counter() - start, 1),
-        },
-    )
+    wall = {"budget": budget.__dict__, "repeats": repeats, "jobs": jobs, "runs": len(runs), "baseline": baseline}
+    write_json(record, wall_record(earlier, wall, time.perf_counter() - start))
+
+
+def wall_record(earlier: dict[str, Any], wall: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The study's record of its wall time after a run that took ``seconds``.
+
+    A resumed or extended study (more repeats) at the same commit adds to the time already spent
+    there. At another commit the earlier runs belong to other code, so the count starts again.
+    """
+    same_code = earlier.get("baseline") == wall["baseline"]
+    spent = earlier.get("wall_seconds", 0.0) if same_code else 0.0
+    return {**wall, "wall_seconds": round(spent + seconds, 1)}
 
 
 def collect(runs: list[Run]) -> list[Run]:
