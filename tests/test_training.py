@@ -62,12 +62,14 @@ def test_training_learns_the_synthetic_classes(splits, tmp_path):
     assert (model.predict(x, verbose=0).argmax(1) == y).mean() > 0.8
 
 
-@pytest.mark.slow
-def test_same_seed_same_weights_other_seed_other_weights(splits, tmp_path):
-    cfg = config("cnn")  # dropout, batch norm, shuffling and augmentation: every source of randomness
-    first, _ = fit("cnn", cfg, splits, tmp_path / "a")
-    second, _ = fit("cnn", cfg, splits, tmp_path / "b")
-    third, _ = fit("cnn", {**cfg, "seed": 1}, splits, tmp_path / "c")
+# The cnn has every source of randomness (dropout, batch norm, shuffling, augmentation); airbench
+# trains in bfloat16.
+@pytest.mark.parametrize("family", [pytest.param("cnn", marks=pytest.mark.slow), "airbench"])
+def test_same_seed_same_weights_other_seed_other_weights(family, splits, tmp_path):
+    cfg = config(family)
+    first, _ = fit(family, cfg, splits, tmp_path / "a")
+    second, _ = fit(family, cfg, splits, tmp_path / "b")
+    third, _ = fit(family, {**cfg, "seed": 1}, splits, tmp_path / "c")
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, c) for a, c in zip(first.get_weights(), third.get_weights(), strict=True))
@@ -267,3 +269,25 @@ def test_several_steps_per_execution_give_the_same_weights_as_one(splits, tmp_pa
     assert stepwise.steps_per_execution == 1
     for a, b in zip(chunked.get_weights(), stepwise.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_airbench_in_mixed_bfloat16_computes_its_body_in_bfloat16_and_its_classifier_in_float32(tmp_path):
+    from fmnist.models.saving import load_model, save_model
+
+    cfg = config("airbench", precision="mixed_bfloat16")
+    runtime.configure(cfg)
+    model = families.build("airbench", cfg)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs
+    assert {layer.compute_dtype for layer in convs} == {"bfloat16"}
+    assert {v.dtype for v in model.weights} == {"float32"}  # the weights stay float32
+    assert model.layers[-1].compute_dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # put back for whatever is built next
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    save_model(model, tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras")
+    assert {layer.compute_dtype for layer in again.layers if isinstance(layer, keras.layers.Conv2D)} == {"bfloat16"}
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    plain = families.build("airbench", {**cfg, "precision": "float32"})
+    assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
