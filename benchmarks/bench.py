@@ -120,9 +120,7 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
 
     # Plain is what the seeds do: Keras' default of one step per execution, no callbacks, arrays into fit.
     ours_model, plain_model = fresh(loop.STEPS_PER_EXECUTION), fresh(1)
-    ds = inputs.dataset(
-        x, y, cfg["batch_size"], shuffle=True, augment=cfg["augment"], seed=cfg["seed"], max_shift=cfg["augment_shift"]
-    )
+    ds = inputs.training_batches(x, y, cfg, cfg["batch_size"])
     hooks = loop.callbacks(cfg)
     onehot = keras.utils.to_categorical(y, 10)
     seconds = side_by_side(

@@ -10,6 +10,7 @@ import pytest
 
 from fmnist.config.params import family_config, shipped_params
 from fmnist.config.schema import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
+from fmnist.evaluation.views import view
 from fmnist.models import families
 from fmnist.training import inputs, loop, runtime
 from fmnist.utils.errors import ParamsError
@@ -223,6 +224,32 @@ def test_whole_pixel_shifts_move_pixels_exactly():
     np.testing.assert_array_equal(moved, expected)
     mirrored = inputs.shift_and_flip(image, np.array([[0.0, 0.0]], np.float32), np.array([True])).numpy()
     np.testing.assert_array_equal(mirrored, image[:, :, ::-1])
+
+
+def whole_shifts_of(image: np.ndarray, original: np.ndarray, largest: int) -> set[tuple[int, int]]:
+    """Every (down, right) by which ``original``, mirrored or not, becomes exactly ``image``."""
+    return {
+        (down, right)
+        for down in range(-largest, largest + 1)
+        for right in range(-largest, largest + 1)
+        for mirrored in (False, True)
+        if np.array_equal(view(original[None], down, right, mirrored)[0], image)
+    }
+
+
+def test_whole_pixel_augmentation_moves_every_image_by_whole_pixels_and_fractional_does_not(splits):
+    x, y = splits["train"]
+    n = 256
+
+    def batch(whole_pixels: bool) -> np.ndarray:
+        ds = inputs.dataset(x, y, n, shuffle=False, augment=True, seed=0, max_shift=2, whole_pixels=whole_pixels)
+        return next(iter(ds))[0].numpy()
+
+    whole = [whole_shifts_of(image, original, 2) for image, original in zip(batch(True), x[:n], strict=True)]
+    assert all(whole)
+    assert set().union(*whole) == {(d, r) for d in range(-2, 3) for r in range(-2, 3)}
+    fractional = [whole_shifts_of(image, original, 2) for image, original in zip(batch(False), x[:n], strict=True)]
+    assert not any(fractional)
 
 
 def test_augmentation_without_shift_only_mirrors_images(splits):

@@ -169,6 +169,10 @@ TRAIN: dict[str, Param] = {
         ge=0,
         le=14,
     ),
+    "augment_whole_pixels": Param(
+        "With augment: shift by whole pixels only (sharp, like the test images), not by any fraction.",
+        kind=bool,
+    ),
     "early_stopping": Param("Stop after this many epochs without a better val loss (0: never).", kind=int, ge=0),
     "restore_best_weights": Param("With early stopping, keep the weights of the best epoch.", kind=bool),
     "test_curve": Param("Also record test loss and accuracy after every epoch (as seed 001 plots).", kind=bool),

@@ -24,11 +24,12 @@ ALL_VIEWS = "flip_shifts"  # holds every view of the others
 
 
 def view(x: np.ndarray, down: int, right: int, mirrored: bool) -> np.ndarray:
-    """``x`` (N, H, W, C) mirrored left-right if asked, then moved by at most one pixel each way,
-    zeros shifted in."""
+    """``x`` (N, H, W, C) mirrored left-right if asked, then moved ``down`` rows and ``right``
+    columns, zeros shifted in."""
     out = x[:, :, ::-1] if mirrored else x
     if down or right:
         height, width = x.shape[1:3]
-        padded = np.pad(out, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        out = padded[:, 1 - down : 1 - down + height, 1 - right : 1 - right + width]
+        pad = max(abs(down), abs(right))
+        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        out = padded[:, pad - down : pad - down + height, pad - right : pad - right + width]
     return np.ascontiguousarray(out)

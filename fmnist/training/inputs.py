@@ -41,12 +41,14 @@ def dataset(
     augment: bool,
     seed: int,
     max_shift: int = 2,
+    whole_pixels: bool = False,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (image, one-hot label); cached, shuffled per epoch, augmented per batch, prefetched.
 
-    Augmentation shifts each image by up to ``max_shift`` pixels each way (none if 0), then flips
-    it horizontally or not, at random.
+    Augmentation shifts each image by up to ``max_shift`` pixels each way (none if 0), by any
+    fraction of a pixel or, with ``whole_pixels``, by whole pixels only, then flips it horizontally
+    or not, at random.
     """
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
@@ -58,7 +60,13 @@ def dataset(
 
         def random_shift_and_flip(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             n = tf.shape(images)[0]
-            shifts = generator.uniform([n, 2], -max_shift, max_shift) if max_shift else None
+            if not max_shift:
+                shifts = None
+            elif whole_pixels:
+                # Whole pixels keep the image sharp, as the test images and test-time views are.
+                shifts = tf.cast(generator.uniform([n, 2], -max_shift, max_shift + 1, dtype=tf.int32), tf.float32)
+            else:
+                shifts = generator.uniform([n, 2], -max_shift, max_shift)
             return shift_and_flip(images, shifts, generator.uniform([n]) < 0.5), labels
 
         ds = ds.map(random_shift_and_flip)
@@ -68,3 +76,20 @@ def dataset(
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def training_batches(
+    x: np.ndarray, y: np.ndarray, cfg: dict, batch_size: int, *, drop_remainder: bool = False
+) -> tf.data.Dataset:
+    """The training batches a family's config asks for: shuffled and augmented with its seed."""
+    return dataset(
+        x,
+        y,
+        batch_size,
+        shuffle=True,
+        augment=cfg["augment"],
+        seed=cfg["seed"],
+        max_shift=cfg["augment_shift"],
+        whole_pixels=cfg["augment_whole_pixels"],
+        drop_remainder=drop_remainder,
+    )

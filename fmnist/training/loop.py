@@ -19,7 +19,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from fmnist.training import multi_worker
-from fmnist.training.inputs import dataset
+from fmnist.training.inputs import dataset, training_batches
 from fmnist.utils.errors import UserError, check_interrupt, deferred_interrupts
 
 # Train steps per call into the graph: one Python round trip and callback sync per 32 steps instead
@@ -169,16 +169,7 @@ def train(
     custom_loop = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     steps_per_epoch = len(x) // global_batch if custom_loop else math.ceil(len(x) / global_batch)
     images_per_epoch = steps_per_epoch * global_batch if custom_loop else len(x)
-    train_ds = dataset(
-        x,
-        y,
-        global_batch,
-        shuffle=True,
-        augment=cfg["augment"],
-        seed=cfg["seed"],
-        max_shift=cfg["augment_shift"],
-        drop_remainder=custom_loop,
-    )
+    train_ds = training_batches(x, y, cfg, global_batch, drop_remainder=custom_loop)
     val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
     test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
     # Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value for placeholder

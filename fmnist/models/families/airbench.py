@@ -32,7 +32,7 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
 
     inputs = image_input()
     # Keras' dtype policy is process-wide: set for the layers built here, then put back. On a CPU
-    # with bfloat16 units (AMX) the body trains about a quarter faster (benchmarks/README.md).
+    # with bfloat16 units (AMX) the body trains faster (by how much: benchmarks/README.md).
     outer_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(cfg["precision"])
     try:
