@@ -1,6 +1,6 @@
 """Performance benchmark: every performance target, measured on this machine, with a verdict per row.
 
-    .venv/bin/python -m benchmarks.bench           # about 14 minutes on 2 cores
+    .venv/bin/python -m benchmarks.bench           # how long each takes: benchmarks/README.md
     .venv/bin/python -m benchmarks.bench --full    # plus a from-scratch `dvc repro` in a clone
 
 Accuracy rows read the committed results of record (``metrics/compare/metrics.json``, written by
