@@ -19,7 +19,8 @@ KEYS = {
     ),
     "precision": Param(
         "Keras dtype policy of the convs and batch norms; mixed_bfloat16 computes in bfloat16 with "
-        "float32 weights. The classifier stays float32.",
+        "float32 weights, faster only where the hardware has bfloat16 matrix units (Intel AMX, recent "
+        "GPUs). The classifier stays float32.",
         choices=("float32", "mixed_bfloat16"),
     ),
 }
@@ -31,8 +32,8 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     from fmnist.models.blocks import classifier, conv, image_input, layers
 
     inputs = image_input()
-    # Keras' dtype policy is process-wide: set for the layers built here, then put back. On a CPU
-    # with bfloat16 units (AMX) the body trains faster (by how much: benchmarks/README.md).
+    # Keras' dtype policy is process-wide: set for the layers built here, then put back. bfloat16
+    # speeds training up on CPUs with AMX and slows it down on others (benchmarks/README.md).
     outer_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(cfg["precision"])
     try:
