@@ -32,8 +32,7 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     from fmnist.models.blocks import classifier, conv, image_input, layers
 
     inputs = image_input()
-    # Keras' dtype policy is process-wide: set for the layers built here, then put back. bfloat16
-    # speeds training up on CPUs with AMX and slows it down on others (benchmarks/README.md).
+    # Keras' dtype policy is process-wide: set for the layers built here, then put back.
     outer_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(cfg["precision"])
     try:
