@@ -7,8 +7,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run install install-gpu test test-fast lint data-source
 
+# The pipeline, then the verdict on whether it reproduced the committed results of record.
 run: $(VENV)/.installed data-source
 	dvc repro
+	$(PY) -m fmnist.reproduction
 
 # The environment alone, e.g. before `dvc pull` on a machine that shares a remote.
 install: $(VENV)/.installed

@@ -1,9 +1,10 @@
 """Stage ``compare``: every family side by side, and against the seeds' reported accuracies.
 
 Reads each family's training summary and curves (``metrics/train/``) and test results
-(``metrics/evaluate/``); writes under ``metrics/compare/`` the comparison JSON, a markdown table and
-the learning curves of all families in one CSV (for ``dvc plots``), and under ``plots/compare/``
-accuracy against size and training compute, and the overlaid learning curves.
+(``metrics/evaluate/``); writes under ``metrics/compare/`` the comparison JSON, a markdown table,
+the learning curves of all families in one CSV (for ``dvc plots``) and ``platform.json``, the
+machine each family was trained on (what changes its bits, for ``python -m fmnist.reproduction``),
+and under ``plots/compare/`` accuracy against size and training compute, and the overlaid curves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import pandas as pd
 
 from fmnist.config.params import load_params
 from fmnist.evaluation import figures
-from fmnist.evaluation.comparison import REFERENCES, best_family, family_row, markdown_table, read_curves
+from fmnist.evaluation.comparison import (
+    REFERENCES,
+    best_family,
+    family_platform,
+    family_row,
+    markdown_table,
+    read_curves,
+)
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import run_stage
 
@@ -39,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     with atomic_dir(OUT_DIR) as out, atomic_dir(PLOTS_DIR) as plots:
         write_json(out / "metrics.json", comparison)
+        write_json(out / "platform.json", {family: family_platform(family) for family in families})
         (out / "comparison.md").write_text(markdown_table(rows, best))
         curves.to_csv(out / "curves.csv", index=False, lineterminator="\n")
         for name, fig in charts.items():

@@ -2,7 +2,8 @@
 
 Writes ``models/FAMILY.keras`` (byte-stable for the same params, seed and machine) and, under
 ``metrics/train/FAMILY/``, dvclive's per-epoch curves and final metrics plus ``summary.json``
-(parameters, training FLOPs per image, epochs, best epoch, thread settings). Wall time is printed,
+(parameters, training FLOPs per image, epochs, best epoch, and the platform: thread settings, versions,
+CPU and oneDNN's instruction set, :mod:`fmnist.reproduction.machine`). Wall time is printed,
 not written: an output DVC tracks holds only what the same run reproduces.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from fmnist.config.params import family_config, load_params
 from fmnist.data.splits import load_split
+from fmnist.reproduction import machine
 from fmnist.training import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     cfg = family_config(params, args.family)
 
+    probe = machine.start_probe()
     settings = runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.models import families, saving
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         if not chief:
             print(f"{args.family}: trained as a worker; the chief writes the model and metrics")
             return
-        write_json(live_dir / "summary.json", {"family": args.family, **summary, "runtime": settings})
+        platform = machine.record(settings, probe)
+        write_json(live_dir / "summary.json", {"family": args.family, **summary, "runtime": platform})
         saving.save_model(model, MODELS_DIR / f"{args.family}.keras")
     images = summary["train_images"] * summary["epochs_run"]
     print(

@@ -18,7 +18,7 @@ from fmnist.utils.errors import DataError
 TRAIN_DIR = Path("metrics/train")
 EVALUATE_DIR = Path("metrics/evaluate")
 
-# What the seed projects (../shared/seeds/) report for their best runs, on the same test set.
+# What the seed projects report for their best runs, on the same test set.
 REFERENCES = (
     {"source": "seed 001", "model": "AlexNet, 10 epochs", "test_accuracy": 0.9314},
     {"source": "seed 004", "model": "CNN", "test_accuracy": 0.92},
@@ -54,7 +54,13 @@ def family_row(family: str) -> dict[str, Any]:
         "epochs": summary["epochs_run"],
         "training_flops_per_image": summary["training_flops_per_image"],
         "training_flops": summary["training_flops_per_image"] * summary["train_images"] * summary["epochs_run"],
+        "test_images": sum(map(sum, metrics["confusion_matrix"]["counts"])),
     }
+
+
+def family_platform(family: str) -> dict[str, Any]:
+    """What the family was trained on, as far as it changes the bits (:mod:`fmnist.reproduction.machine`)."""
+    return _read_json(TRAIN_DIR / family / "summary.json")["runtime"]
 
 
 def read_curves(family: str) -> pd.DataFrame:

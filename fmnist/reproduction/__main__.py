@@ -1,0 +1,204 @@
+"""Did this run reproduce the results of record? ``python -m fmnist.reproduction [--against REV] [--json]``.
+
+Compares the workspace's results (after ``make run`` or ``dvc repro``) with those committed at a
+revision (default ``HEAD``, the record this checkout came with), family by family: the model's
+bytes (against ``dvc.lock``), the test accuracy (against ``metrics/compare/metrics.json``), the
+platform each was trained on (``metrics/compare/platform.json``) and the settings it ran with. The
+rule and its tolerances: :mod:`fmnist.reproduction.verdict`, docs/reproducibility.md. Exits 1 only
+when a family differs beyond its tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge
+from fmnist.utils.errors import DataError, UserError, run_stage
+
+LOCK = "dvc.lock"
+COMPARISON = "metrics/compare/metrics.json"
+PLATFORM = "metrics/compare/platform.json"
+SEEDS = "metrics/studies/headline-seeds.json"
+MODELS_DIR = "models"
+
+
+class NotReproducedError(UserError):
+    """A family's accuracy is further from the record's than its tolerance."""
+
+
+def git_show(rev: str, path: str) -> str | None:
+    """A file's text at a revision, or None if the revision lacks it."""
+    out = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return out.stdout if out.returncode == 0 else None
+
+
+def check_revision(rev: str) -> str:
+    """The short commit of ``rev``, or a one-line error naming it."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        raise UserError("git is not installed; the record is read from git") from None
+    if out.returncode != 0:
+        raise UserError(f"--against {rev}: not a commit of this git repository; give a branch, tag or commit")
+    return out.stdout.strip()
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``: one key per setting, for a readable difference."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings(lock: dict[str, Any], family: str) -> dict[str, Any]:
+    """The params that made a family's result: its preprocessing, training and evaluation."""
+    stages = lock.get("stages", {})
+    ran: dict[str, Any] = {}
+    for stage in ("preprocess", f"train@{family}", f"evaluate@{family}"):
+        ran |= flatten(stages.get(stage, {}).get("params", {}).get("params.yaml", {}))
+    return ran
+
+
+def model_md5(lock: dict[str, Any], family: str) -> str | None:
+    """The md5 ``dvc.lock`` gives the family's model file."""
+    outs = lock.get("stages", {}).get(f"train@{family}", {}).get("outs", [])
+    return next((out["md5"] for out in outs if out["path"] == f"{MODELS_DIR}/{family}.keras"), None)
+
+
+def results(
+    lock: dict[str, Any], comparison: dict[str, Any], platform: dict[str, Any] | None, md5
+) -> dict[str, Result]:
+    """Every family's result in one place (the record or the workspace), by family."""
+    return {
+        row["family"]: Result(
+            accuracy=row["test_accuracy"],
+            test_images=row.get("test_images", 0),  # 0: a record from before the count was kept
+            model_md5=md5(row["family"]),
+            platform=platform.get(row["family"]) if platform is not None else None,
+            settings=settings(lock, row["family"]),
+        )
+        for row in comparison["families"]
+    }
+
+
+def spreads(text: str | None) -> dict[str, Spread]:
+    """Each family's spread over seeds, from ``headline-seeds`` (its default configuration)."""
+    if text is None:
+        return {}
+    return {
+        c["family"]: Spread(std=c["std"], runs=tuple(c["runs"]))
+        for c in json.loads(text)["configurations"]
+        if not c.get("settings") and c.get("n", 0) >= 2
+    }
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing: there is no run to judge yet; run 'make run'") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun the pipeline with 'dvc repro'") from None
+
+
+def file_md5(path: Path) -> str | None:
+    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def verdicts(rev: str) -> list[dict[str, Any]]:
+    """The verdict on every family of the workspace's comparison, against the record at ``rev``."""
+    recorded = git_show(rev, COMPARISON)
+    if recorded is None:
+        raise UserError(f"--against {rev}: that commit has no {COMPARISON}, so no results of record")
+    record_lock = yaml.safe_load(git_show(rev, LOCK) or "{}")
+    record_platform = git_show(rev, PLATFORM)
+    record = results(
+        record_lock,
+        json.loads(recorded),
+        json.loads(record_platform) if record_platform else None,
+        lambda family: model_md5(record_lock, family),
+    )
+    lock = yaml.safe_load(Path(LOCK).read_text()) if Path(LOCK).is_file() else {}
+    platform_file = Path(PLATFORM)
+    here = results(
+        lock,
+        read_json(Path(COMPARISON)),
+        read_json(platform_file) if platform_file.is_file() else {},
+        lambda family: file_md5(Path(MODELS_DIR) / f"{family}.keras"),
+    )
+    seeds = spreads(git_show(rev, SEEDS))
+    return [judge(family, record.get(family), result, seeds.get(family)) for family, result in here.items()]
+
+
+def percent(value: float | None, signed: bool = False) -> str:
+    return "" if value is None else f"{value:+.2%}" if signed else f"{value:.2%}"
+
+
+def table(rows: list[dict[str, Any]], commit: str) -> str:
+    """The verdicts as a terminal table, then what differs from the record's platform and settings."""
+    head = ["family", "verdict", "record", "here", "difference", "tolerance", "model bytes"]
+    cells = [
+        [
+            r["family"],
+            r["verdict"],
+            percent(r.get("record_accuracy")),
+            percent(r["accuracy"]),
+            percent(r.get("difference"), signed=True),
+            f"±{r['tolerance']:.2%}" if "tolerance" in r else "",
+            ("the record's" if r["same_bytes"] else "other") if "same_bytes" in r else "",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [head, *cells]) for i in range(len(head))]
+    lines = [f"reproduction of the results of record at {commit}:"]
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [head, *cells]
+    ]
+    notes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("record_platform") is False:
+            notes.setdefault(f"platform: the record at {commit} names none (it predates {PLATFORM})", []).append(
+                r["family"]
+            )
+        for key, (was, now) in r.get("platform_differences", {}).items():
+            notes.setdefault(f"platform: {key}: {was} (record) -> {now} (here)", []).append(r["family"])
+        for key, (was, now) in r.get("settings_differences", {}).items():
+            notes.setdefault(f"settings: {key}: {was} (record) -> {now} (here)", []).append(r["family"])
+    families = [r["family"] for r in rows]
+    for note, who in notes.items():
+        lines.append(f"{note}{'' if who == families else ' [' + ', '.join(who) + ']'}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmnist.reproduction", description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="HEAD", metavar="REV", help="the revision of record (default: HEAD)")
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    args = parser.parse_args(argv)
+    commit = check_revision(args.against)
+    rows = verdicts(args.against)
+    print(json.dumps({"against": commit, "families": rows}, indent=2) if args.json else table(rows, commit), end="")
+    if args.json:
+        print()
+    failed = [r["family"] for r in rows if r["verdict"] == DIFFERS]
+    if failed:
+        raise NotReproducedError(f"{', '.join(failed)}: test accuracy further from the record's than the tolerance")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))
