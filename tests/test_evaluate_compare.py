@@ -12,7 +12,7 @@ from fmnist.data.idx import CLASS_NAMES
 from fmnist.evaluation import comparison
 from fmnist.utils.errors import run_stage
 from stages import compare, evaluate, preprocess, train
-from tests.conftest import ROOT, TINY, synthetic_files, write_gz_dir, write_params
+from tests.conftest import ROOT, TINY, committed, synthetic_files, write_gz_dir, write_params
 
 EVALUATE = {"batch_size": 64, "mistakes": 6, "samples": 4}
 
@@ -212,4 +212,4 @@ def test_readme_shows_the_committed_comparison():
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- comparison:start -->\n", "<!-- comparison:end -->"
     shown = readme[readme.index(start) + len(start) : readme.index(end)]
-    assert shown == (ROOT / "metrics/compare/comparison.md").read_text()
+    assert shown == committed("metrics/compare/comparison.md")

@@ -83,3 +83,36 @@ def test_failure_mid_training_leaves_no_outputs(project, capsys, monkeypatch):
     assert "training diverged" in capsys.readouterr().err
     assert not (project / "models").exists()
     assert not [p for p in (project / "metrics/train").rglob("*") if p.is_file()]
+
+
+def test_the_summary_records_the_platform_that_changes_the_bits(project):
+    import keras
+    import tensorflow as tf
+
+    from fmnist.reproduction import machine
+
+    assert run_stage(train.main, ["mlp"]) == 0
+    platform = json.loads((project / "metrics/train/mlp/summary.json").read_text())["runtime"]
+    assert platform["onednn_isa"] == machine.onednn()["onednn_isa"] != machine.UNKNOWN
+    assert platform["onednn_version"].startswith("v")
+    assert platform["cpu_model"] == machine.cpu()["cpu_model"] != machine.UNKNOWN
+    assert (platform["tensorflow"], platform["keras"]) == (tf.__version__, keras.__version__)
+    assert platform["onednn"] is True  # train.onednn, as shipped
+
+
+@pytest.mark.slow  # a process of its own: the instruction-set cap must be set before TensorFlow starts
+def test_bfloat16_where_onednn_has_no_kernel_for_it_is_one_line_and_writes_nothing(project):
+    assert TINY["airbench"]["precision"] == "mixed_bfloat16"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ONEDNN_MAX_CPU_ISA="AVX2")  # as on a CPU without AVX-512
+    ran = subprocess.run(
+        [sys.executable, "-m", "stages.train", "airbench"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 1
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.splitlines()[-1] == (
+        "error: oneDNN has no convolution forward propagation kernel for this model on this CPU (its instruction "
+        "set lacks it, as AVX2 lacks bfloat16 convolutions); set the family's precision: float32, or run on a CPU "
+        "with AVX-512"
+    )
+    assert not (project / "models/airbench.keras").exists()
+    assert not (project / "metrics/train/airbench").exists()

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge
+from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge, tolerance
 from fmnist.utils.errors import DataError, UserError, run_stage
 
 LOCK = "dvc.lock"
@@ -185,12 +185,32 @@ def table(rows: list[dict[str, Any]], commit: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tolerance_table(comparison: str, seeds: str | None) -> str:
+    """Each family's tolerance at a record, as the markdown table docs/reproducibility.md shows."""
+    spread = spreads(seeds)
+    lines = ["| family | record | seed spread (s) | tolerance |", "| --- | ---: | ---: | ---: |"]
+    for row in json.loads(comparison)["families"]:
+        family, accuracy = row["family"], row["test_accuracy"]
+        s = spread.get(family)
+        s = s if s is not None and accuracy in s.runs else None  # as judge() counts it
+        tol = tolerance(s, accuracy, row.get("test_images") or 10000)
+        lines.append(f"| {family} | {accuracy:.2%} | {f'{s.std:.2%}' if s else 'none'} | ±{tol:.2%} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fmnist.reproduction", description=__doc__.splitlines()[0])
     parser.add_argument("--against", default="HEAD", metavar="REV", help="the revision of record (default: HEAD)")
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    parser.add_argument("--tolerances", action="store_true", help="print each family's tolerance at the record, only")
     args = parser.parse_args(argv)
     commit = check_revision(args.against)
+    if args.tolerances:
+        recorded = git_show(args.against, COMPARISON)
+        if recorded is None:
+            raise UserError(f"--against {args.against}: that commit has no {COMPARISON}, so no results of record")
+        print(tolerance_table(recorded, git_show(args.against, SEEDS)), end="")
+        return
     rows = verdicts(args.against)
     print(json.dumps({"against": commit, "families": rows}, indent=2) if args.json else table(rows, commit), end="")
     if args.json:

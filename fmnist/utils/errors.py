@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -56,7 +57,30 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written, rerun with 'dvc repro'", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = missing_kernel(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
     return 0
+
+
+def missing_kernel(err: BaseException) -> str | None:
+    """TensorFlow's failure on an op that oneDNN has no kernel for on this CPU, as one line; else None.
+
+    oneDNN picks kernels by instruction set, and some sets lack some kinds: a bfloat16 convolution,
+    say, has kernels for AVX-512 but none for AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, or a laptop's CPU).
+    """
+    if not type(err).__module__.startswith("tensorflow"):
+        return None
+    found = re.search(r"could not create a primitive descriptor for (?:the |an? )?(.+?) primitive", str(err))
+    if found is None:
+        return None
+    return (
+        f"oneDNN has no {found.group(1)} kernel for this model on this CPU (its instruction set lacks it, as AVX2 "
+        "lacks bfloat16 convolutions); set the family's precision: float32, or run on a CPU with AVX-512"
+    )
 
 
 _deferring = False

@@ -1,0 +1,271 @@
+"""The reproduction verdict: its rule, the platform it records, and the command against a git record."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fmnist.reproduction import machine
+from fmnist.reproduction.__main__ import main, tolerance_table
+from fmnist.reproduction.verdict import (
+    BIT_IDENTICAL,
+    DIFFERS,
+    NO_RECORD,
+    OTHER_SETTINGS,
+    WITHIN_NOISE,
+    Result,
+    Spread,
+    judge,
+    tolerance,
+)
+from fmnist.utils.errors import run_stage
+from tests.conftest import ROOT, committed
+
+ISA = "Intel AVX-512 with Intel DL Boost"
+PLATFORM = {"cpu_model": "Xeon", "onednn_isa": ISA, "intra_op_threads": 2, "tensorflow": "2.21.0"}
+SPREAD = Spread(std=0.002, runs=(0.9, 0.902, 0.898))
+
+
+def result(accuracy=0.9, md5="aaa", platform=PLATFORM, settings=None) -> Result:
+    return Result(accuracy, 10000, md5, platform, settings or {"train.seed": 0})
+
+
+def test_the_tolerance_is_two_runs_spread_of_seeds_and_test_sampling_at_95_percent():
+    # s = 0.002, p = 0.9, n = 10000: 1.96 * sqrt(2 * (4e-6 + 9e-6)) = 0.009994
+    assert tolerance(SPREAD, 0.9, 10000) == pytest.approx(1.96 * math.sqrt(2 * 13e-6))
+    assert tolerance(SPREAD, 0.9, 10000) == pytest.approx(0.009994, abs=1e-6)
+    assert tolerance(None, 0.9, 10000) == pytest.approx(1.96 * math.sqrt(2 * 9e-6))  # no seeds: sampling only
+    assert tolerance(None, 0.9, 100) > tolerance(None, 0.9, 10000)  # fewer test images, wider
+
+
+def test_the_same_bytes_and_score_are_bit_identical():
+    verdict = judge("mlp", result(), result(), SPREAD)
+    assert verdict["verdict"] == BIT_IDENTICAL
+    assert verdict["same_bytes"] is True
+    assert verdict["platform_differences"] == {}
+
+
+def test_other_bytes_within_the_tolerance_reproduce_within_noise_and_name_the_platform_change():
+    here = result(0.9 - 0.0099, md5="bbb", platform={**PLATFORM, "onednn_isa": "Intel AVX2"})
+    verdict = judge("mlp", result(), here, SPREAD)
+    assert verdict["verdict"] == WITHIN_NOISE
+    assert verdict["same_bytes"] is False
+    assert verdict["platform_differences"] == {"onednn_isa": (ISA, "Intel AVX2")}
+    assert verdict["difference"] == pytest.approx(-0.0099)
+
+
+def test_the_same_bytes_scored_otherwise_are_not_bit_identical():
+    # Inference on another instruction set can flip an image even with the record's weights.
+    assert judge("mlp", result(), result(0.9001), SPREAD)["verdict"] == WITHIN_NOISE
+
+
+def test_beyond_the_tolerance_a_family_differs():
+    assert judge("mlp", result(), result(0.9 + 0.0101, md5="bbb"), SPREAD)["verdict"] == DIFFERS
+    assert judge("mlp", result(), result(0.9 - 0.0101, md5="bbb"), SPREAD)["verdict"] == DIFFERS
+
+
+def test_a_spread_of_another_configuration_is_not_used():
+    # The record's 0.95 is not among the seeds' runs: they ran something else, so sampling alone counts.
+    verdict = judge("mlp", result(0.95), result(0.95 - 0.005, md5="bbb"), SPREAD)
+    assert verdict["seed_std"] is None
+    assert verdict["tolerance"] == pytest.approx(tolerance(None, 0.95, 10000))
+    assert verdict["verdict"] == WITHIN_NOISE
+
+
+def test_other_settings_or_no_record_get_no_verdict_on_reproduction():
+    other = judge("mlp", result(), result(0.5, md5="bbb", settings={"train.seed": 1}), SPREAD)
+    assert other["verdict"] == OTHER_SETTINGS
+    assert other["settings_differences"] == {"train.seed": (0, 1)}
+    assert judge("lenet", None, result(), None)["verdict"] == NO_RECORD
+
+
+def test_onednn_verbose_banner_gives_version_and_instruction_set():
+    banner = (
+        "onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)\n"
+        "onednn_verbose,v1,info,cpu,runtime:threadpool,nthr:2\n"
+        "onednn_verbose,v1,info,cpu,isa:Intel AVX2\n"
+        "onednn_verbose,v1,primitive,exec,cpu,matmul,...\n"
+    )
+    assert machine.parse_onednn_verbose(banner) == {"onednn_version": "v3.7.3", "onednn_isa": "Intel AVX2"}
+    assert machine.parse_onednn_verbose("") == {"onednn_version": "unknown", "onednn_isa": "unknown"}
+
+
+@pytest.mark.slow
+def test_the_probe_sees_the_instruction_set_cap_as_training_would(monkeypatch):
+    uncapped = machine.onednn()
+    assert uncapped["onednn_version"].startswith("v")
+    if "AVX-512" not in uncapped["onednn_isa"]:
+        pytest.skip(f"this CPU's oneDNN dispatches to {uncapped['onednn_isa']}: no AVX-512 to cap")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert machine.onednn()["onednn_isa"] == "Intel AVX2"
+
+
+# The command, against a record committed in a small git repository of its own.
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def write_run(repo: Path, accuracies: dict[str, float], models: dict[str, bytes], isa: str = ISA) -> None:
+    """The files a run leaves: models, dvc.lock, the comparison and its platform."""
+    (repo / "models").mkdir(exist_ok=True)
+    stages = {}
+    for family, data in models.items():
+        (repo / f"models/{family}.keras").write_bytes(data)
+        stages[f"train@{family}"] = {
+            "params": {"params.yaml": {"train": {"seed": 0}, f"families.{family}": {"epochs": 3}}},
+            "outs": [{"path": f"models/{family}.keras", "md5": hashlib.md5(data).hexdigest()}],
+        }
+    (repo / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+    (repo / "metrics/compare").mkdir(parents=True, exist_ok=True)
+    rows = [{"family": f, "test_accuracy": a, "test_images": 10000} for f, a in accuracies.items()]
+    (repo / "metrics/compare/metrics.json").write_text(json.dumps({"families": rows}))
+    (repo / "metrics/compare/platform.json").write_text(
+        json.dumps({f: {**PLATFORM, "onednn_isa": isa} for f in accuracies})
+    )
+
+
+@pytest.fixture
+def record(tmp_path, monkeypatch) -> Path:
+    """A repository whose HEAD is a record of two families, with headline-seeds' spread for both."""
+    git(tmp_path, "init", "-q")
+    write_run(tmp_path, {"mlp": 0.9, "dnn": 0.88}, {"mlp": b"mlp weights", "dnn": b"dnn weights"})
+    (tmp_path / "metrics/studies").mkdir(parents=True)
+    seeds = [
+        {"family": "mlp", "settings": {}, "n": 3, "std": 0.002, "runs": [0.9, 0.902, 0.898]},
+        {"family": "dnn", "settings": {}, "n": 3, "std": 0.004, "runs": [0.88, 0.876, 0.884]},
+    ]
+    (tmp_path / "metrics/studies/headline-seeds.json").write_text(json.dumps({"configurations": seeds}))
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "record")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_command_calls_the_records_own_rerun_bit_identical(record, capsys):
+    assert run_stage(main, []) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^mlp +bit-identical +90\.00% +90\.00% +\+0\.00% +±1\.00% +the record's$", out, re.MULTILINE)
+    assert re.search(r"^dnn +bit-identical ", out, re.MULTILINE)
+    assert "platform:" not in out  # nothing differs
+
+
+def test_the_command_names_the_instruction_set_and_judges_each_family(record, capsys):
+    # As on a CPU without AVX-512: other bytes for both, the dnn further off than its tolerance.
+    write_run(record, {"mlp": 0.895, "dnn": 0.86}, {"mlp": b"other mlp", "dnn": b"other dnn"}, isa="Intel AVX2")
+    assert run_stage(main, []) == 1
+    captured = capsys.readouterr()
+    assert re.search(r"^mlp +reproduced within noise +90\.00% +89\.50% +-0\.50% +±1\.00% +other$", captured.out, re.M)
+    assert re.search(r"^dnn +differs +88\.00% +86\.00% +-2\.00% +±1\.43% +other$", captured.out, re.MULTILINE)
+    assert f"platform: onednn_isa: {ISA} (record) -> Intel AVX2 (here)\n" in captured.out
+    assert captured.err == "error: dnn: test accuracy further from the record's than the tolerance\n"
+
+    assert run_stage(main, ["--json"]) == 1
+    verdicts = {v["family"]: v for v in json.loads(capsys.readouterr().out)["families"]}
+    assert verdicts["mlp"]["verdict"] == WITHIN_NOISE
+    assert verdicts["dnn"]["verdict"] == DIFFERS
+    assert verdicts["dnn"]["platform_differences"] == {"onednn_isa": [ISA, "Intel AVX2"]}
+
+
+def test_the_command_compares_with_any_revision(record, capsys):
+    first = git(record, "rev-parse", "--short", "HEAD").strip()
+    write_run(record, {"mlp": 0.895, "dnn": 0.88}, {"mlp": b"other mlp", "dnn": b"dnn weights"})
+    git(record, "commit", "-qam", "a second record")
+    assert run_stage(main, ["--against", first]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"reproduction of the results of record at {first}:\n")
+    assert re.search(r"^mlp +reproduced within noise ", out, re.MULTILINE)
+    assert re.search(r"^dnn +bit-identical ", out, re.MULTILINE)
+
+
+def test_the_command_refuses_a_revision_that_is_not_one_in_one_line(record, capsys):
+    assert run_stage(main, ["--against", "no-such-branch"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --against no-such-branch: not a commit of this git repository; give a branch, tag or commit\n"
+    )
+
+
+def test_the_command_without_a_run_says_to_make_one(record, capsys):
+    (record / "metrics/compare/metrics.json").unlink()
+    assert run_stage(main, []) == 1
+    assert capsys.readouterr().err == (
+        "error: metrics/compare/metrics.json is missing: there is no run to judge yet; run 'make run'\n"
+    )
+
+
+def test_the_docs_give_each_familys_tolerance_from_the_committed_record():
+    page = (ROOT / "docs/reproducibility.md").read_text()
+    start, end = "<!-- tolerances:start -->\n", "<!-- tolerances:end -->"
+    shown = page[page.index(start) + len(start) : page.index(end)]
+    expected = tolerance_table(
+        committed("metrics/compare/metrics.json"), committed("metrics/studies/headline-seeds.json")
+    )
+    assert shown == expected, "paste the output of: python -m fmnist.reproduction --tolerances"
+
+
+def test_the_tolerance_table_counts_a_spread_only_for_the_records_configuration():
+    comparison = json.dumps(
+        {"families": [{"family": "mlp", "test_accuracy": 0.9}, {"family": "dnn", "test_accuracy": 0.8}]}
+    )
+    seeds = json.dumps(
+        {
+            "configurations": [
+                {"family": "mlp", "settings": {}, "n": 3, "std": 0.002, "runs": [0.9, 0.902, 0.898]},
+                {"family": "dnn", "settings": {}, "n": 3, "std": 0.004, "runs": [0.88, 0.876, 0.884]},
+            ]
+        }
+    )
+    assert tolerance_table(comparison, seeds).splitlines()[2:] == [
+        "| mlp | 90.00% | 0.20% | ±1.00% |",
+        "| dnn | 80.00% | none | ±1.11% |",
+    ]
+
+
+# The records of record: one row each, as data.
+
+
+def test_benchmarks_readme_shows_every_record_of_records_csv():
+    from benchmarks import record
+
+    page = (ROOT / "benchmarks/README.md").read_text()
+    shown = page[page.index(record.START) + len(record.START) : page.index(record.END)]
+    rows = list(csv.DictReader(io.StringIO(committed("benchmarks/records.csv"))))
+    assert shown == record.markdown(rows), "the table is python -m benchmarks.record's: rerun it, or fix records.csv"
+    assert rows[-1]["onednn_isa"] != "not recorded", "the latest record names its platform"
+
+
+def test_a_records_verdict_groups_the_families_by_verdict():
+    from benchmarks.record import summary
+
+    same = [{"family": f, "verdict": BIT_IDENTICAL} for f in ("mlp", "dnn")]
+    assert summary(same) == "all 2: bit-identical"
+    mixed = [*same, {"family": "cnn", "verdict": WITHIN_NOISE}]
+    assert summary(mixed) == "mlp, dnn: bit-identical; cnn: reproduced within noise"
+
+
+def test_a_record_is_refused_from_a_working_tree_with_changes(tmp_path, monkeypatch, capsys):
+    from benchmarks import record
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "x")
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    monkeypatch.setattr(record, "ROOT", tmp_path)
+    assert run_stage(record.main, []) == 1
+    assert capsys.readouterr().err == (
+        "error: the working tree has uncommitted changes; commit or stash them: a record is of a commit\n"
+    )
