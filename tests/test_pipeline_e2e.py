@@ -447,21 +447,6 @@ def test_on_a_cpu_without_avx512_the_verdict_names_the_instruction_set_and_judge
     isa = recorded["mlp"]["onednn_isa"]
     if "AVX-512" not in isa:
         pytest.skip(f"oneDNN runs {isa} on this CPU: capping it to AVX2 changes nothing")
-    # AVX2 has no bfloat16 convolutions (refused in one line: tests/test_train_stage.py), so the
-    # record here has airbench in float32, as shipped.
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["families"]["airbench"]["precision"] = "float32"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "dvc", "repro")
-    sh(repo, "git", "commit", "-qam", "airbench in float32")
-    try:
-        judge_on_avx2(repo, isa, monkeypatch)
-    finally:
-        sh(repo, "git", "reset", "-q", "--hard", "HEAD~1")
-        restore(repo)
-
-
-def judge_on_avx2(repo: Path, isa: str, monkeypatch) -> None:
     comparison = (repo / "metrics/compare/comparison.md").read_text()
     # On the record's platform, the record's own outputs: every family bit-identical, exit 0.
     same = sh(repo, "python", "-m", "fmnist.reproduction", "--json")
@@ -488,6 +473,7 @@ def judge_on_avx2(repo: Path, isa: str, monkeypatch) -> None:
     status = sh(repo, "git", "status", "--porcelain").stdout.splitlines()
     assert {" M dvc.lock", " M metrics/compare/platform.json"} <= set(status)
     assert committed("metrics/compare/comparison.md", repo) == comparison
+    restore(repo)
 
 
 def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):

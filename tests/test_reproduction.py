@@ -206,6 +206,14 @@ def test_the_command_without_a_run_says_to_make_one(record, capsys):
     )
 
 
+def test_the_command_without_a_model_says_where_to_get_it(record, capsys):
+    (record / "models/dnn.keras").unlink()
+    assert run_stage(main, []) == 1
+    assert capsys.readouterr().err == (
+        "error: models/dnn.keras is missing, so its bytes cannot be judged; run 'make run' (or 'dvc pull')\n"
+    )
+
+
 def test_the_docs_give_each_familys_tolerance_from_the_committed_record():
     page = (ROOT / "docs/reproducibility.md").read_text()
     start, end = "<!-- tolerances:start -->\n", "<!-- tolerances:end -->"

@@ -14,7 +14,7 @@ from fmnist.evaluation.views import view
 from fmnist.models import families
 from fmnist.training import inputs, loop, runtime
 from fmnist.utils.errors import ParamsError
-from tests.conftest import TINY, class_patterns
+from tests.conftest import TINY, bfloat16_convolutions, class_patterns
 
 
 def config(family: str = "mlp", **overrides) -> dict:
@@ -64,7 +64,7 @@ def test_training_learns_the_synthetic_classes(splits, tmp_path):
 
 
 # The cnn has every source of randomness (dropout, batch norm, shuffling, augmentation); airbench
-# trains in bfloat16.
+# its own layers (a 2x2 stem, conv-pool-conv blocks).
 @pytest.mark.parametrize("family", [pytest.param("cnn", marks=pytest.mark.slow), "airbench"])
 def test_same_seed_same_weights_other_seed_other_weights(family, splits, tmp_path):
     cfg = config(family)
@@ -311,6 +311,8 @@ def test_airbench_in_mixed_bfloat16_computes_its_body_in_bfloat16_and_its_classi
     assert model.layers[-1].compute_dtype == "float32"
     assert model.output.dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # put back for whatever is built next
+    if why_not := bfloat16_convolutions():
+        pytest.skip(why_not)
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     save_model(model, tmp_path / "m.keras")
     again = load_model(tmp_path / "m.keras")

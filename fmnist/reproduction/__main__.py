@@ -115,8 +115,17 @@ def read_json(path: Path) -> dict[str, Any]:
         raise DataError(f"{path} is not valid JSON ({err}); rerun the pipeline with 'dvc repro'") from None
 
 
-def file_md5(path: Path) -> str | None:
-    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
+def file_md5(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"{path} is missing, so its bytes cannot be judged; run 'make run' (or 'dvc pull')")
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def read_lock(text: str | None, where: str) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(text or "") or {}
+    except yaml.YAMLError:
+        raise DataError(f"{where} is not valid YAML; put it back with 'git checkout -- {LOCK}'") from None
 
 
 def verdicts(rev: str) -> list[dict[str, Any]]:
@@ -124,7 +133,7 @@ def verdicts(rev: str) -> list[dict[str, Any]]:
     recorded = git_show(rev, COMPARISON)
     if recorded is None:
         raise UserError(f"--against {rev}: that commit has no {COMPARISON}, so no results of record")
-    record_lock = yaml.safe_load(git_show(rev, LOCK) or "{}")
+    record_lock = read_lock(git_show(rev, LOCK), f"{LOCK} at {rev}")
     record_platform = git_show(rev, PLATFORM)
     record = results(
         record_lock,
@@ -132,7 +141,7 @@ def verdicts(rev: str) -> list[dict[str, Any]]:
         json.loads(record_platform) if record_platform else None,
         lambda family: model_md5(record_lock, family),
     )
-    lock = yaml.safe_load(Path(LOCK).read_text()) if Path(LOCK).is_file() else {}
+    lock = read_lock(Path(LOCK).read_text() if Path(LOCK).is_file() else None, LOCK)
     platform_file = Path(PLATFORM)
     here = results(
         lock,
