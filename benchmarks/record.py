@@ -33,8 +33,9 @@ COLUMNS = ["date", "commit", "cpu", "onednn_isa", "make_run", "verdict"]
 START, END = "<!-- records:start -->\n", "<!-- records:end -->"
 
 
-def git(*args: str, cwd: Path = ROOT) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+def git(*args: str, cwd: Path | None = None) -> str:
+    # ROOT is read at call time, not bound as a default: a test points it at a scratch repository.
+    return subprocess.run(["git", *args], cwd=cwd or ROOT, check=True, capture_output=True, text=True).stdout
 
 
 def minutes(seconds: float) -> str:
