@@ -1,8 +1,10 @@
 """Classify your own pictures with a trained model: ``python -m fmnist.predict IMAGE_OR_FOLDER...``.
 
 Each picture is prepared as Fashion-MNIST's were made (:mod:`fmnist.serving.images`), normalised
-as the model was trained, and printed with its three likeliest classes. The family defaults to the
-best of the last comparison (``metrics/compare/metrics.json``).
+as the model was trained, and printed with its three likeliest classes. A picture in which nothing
+stands out from the background is answered "no object found" instead: a classifier trained only
+on garments would name one for an empty frame too. The family defaults to the best of the last
+comparison (``metrics/compare/metrics.json``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 
 from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import normalize
+from fmnist.data.splits import normalize, recorded_normalization
 from fmnist.serving.images import image_files, prepare, read
 from fmnist.training import runtime
 from fmnist.utils.errors import DataError, run_stage
+from fmnist.utils.reading import read_json, reading
 
 COMPARISON = Path("metrics/compare/metrics.json")
-META = Path("data/processed/meta.json")
+PROCESSED_DIR = Path("data/processed")
 MODELS_DIR = Path("models")
 TOP = 3
 
@@ -31,7 +34,9 @@ TOP = 3
 def best_family() -> str:
     if not COMPARISON.is_file():
         raise DataError(f"{COMPARISON} does not exist, so there is no best family yet; run 'make run' or name --family")
-    return json.loads(COMPARISON.read_text())["best"]["family"]
+    comparison = read_json(COMPARISON)
+    with reading(COMPARISON):
+        return comparison["best"]["family"]
 
 
 def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndarray:
@@ -43,17 +48,36 @@ def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndar
             f"{model_path} does not exist; make it with 'dvc repro train@{family}', or fetch it with "
             f"'dvc pull {model_path}' from a DVC remote"
         )
-    if not META.is_file():
-        raise DataError(f"{META} does not exist; make it with 'dvc repro preprocess', or fetch it with 'dvc pull'")
+    if not (meta := PROCESSED_DIR / "meta.json").is_file():
+        raise DataError(f"{meta} does not exist; make it with 'dvc repro preprocess', or fetch it with 'dvc pull'")
     runtime.configure(family_config(params, family))  # the threads and kernels evaluate used
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.evaluation.inference import predict
     from fmnist.models import saving
 
+    norm = recorded_normalization(PROCESSED_DIR)
     model = saving.load_model(model_path)
-    norm = json.loads(META.read_text())["normalization"]
     ecfg = evaluate_config(params, family)  # the views evaluate scored it with
     return predict(model, normalize(images, norm), ecfg["batch_size"], ecfg["views"])
+
+
+def answer(path: Path, frames: int, probs: np.ndarray | None) -> dict[str, Any]:
+    """One picture's answer: its likeliest classes, or that no object was found in it."""
+    top = [] if probs is None else np.argsort(-probs, kind="stable")[:TOP]
+    return {
+        "file": str(path),
+        "frame": 1,  # of an animation, the first (read() decodes that one)
+        "frames": frames,
+        "object_found": probs is not None,
+        "top": [{"class": CLASS_NAMES[c], "probability": float(probs[c])} for c in top],
+    }
+
+
+def line(result: dict[str, Any]) -> str:
+    where = result["file"] + (f" (frame 1 of {result['frames']})" if result["frames"] > 1 else "")
+    if not result["object_found"]:
+        return f"{where}: no object found (nothing in it stands out from the background)"
+    return f"{where}: " + ", ".join(f"{t['class']} {t['probability']:.1%}" for t in result["top"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,22 +90,17 @@ def main(argv: list[str] | None = None) -> None:
     family = args.family or best_family()
     family_config(params, family)  # an unknown family is one line before any file is read
     files = image_files(args.paths)
-    images = np.stack([prepare(read(path)) for path in files])  # every file checked before the model loads
-
-    probs = classify(images, family, params)
-    results = [
-        {
-            "file": str(path),
-            "top": [{"class": CLASS_NAMES[c], "probability": float(p[c])} for c in np.argsort(-p, kind="stable")[:TOP]],
-        }
-        for path, p in zip(files, probs, strict=True)
-    ]
+    pictures = [read(path) for path in files]  # every file checked before the model loads
+    prepared = [prepare(picture) for picture in pictures]
+    found = [i for i, image in enumerate(prepared) if image is not None]
+    probs = classify(np.stack([prepared[i] for i in found]), family, params) if found else []
+    by_file = dict(zip(found, probs, strict=True))
+    results = [answer(path, pictures[i].info["frames"], by_file.get(i)) for i, path in enumerate(files)]
     if args.json:
         print(json.dumps({"family": family, "predictions": results}, indent=2))
         return
     for result in results:
-        top = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in result["top"])
-        print(f"{result['file']}: {top}")
+        print(line(result))
 
 
 if __name__ == "__main__":

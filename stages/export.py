@@ -9,18 +9,18 @@ whose ``serving_default`` signature takes uint8 images ``[N, 28, 28]`` and retur
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
+from fmnist.data.splits import recorded_normalization
 from fmnist.evaluation.views import VIEWS
 from fmnist.training import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
 
-META = Path("data/processed/meta.json")
+PROCESSED_DIR = Path("data/processed")
 MODELS_DIR = Path("models")
 SERVING_DIR = MODELS_DIR / "serving"
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     if not model_path.is_file():
         raise DataError(f"{model_path} does not exist; train it first with 'dvc repro train@{args.family}'")
     model = saving.load_model(model_path)
-    normalization = json.loads(META.read_text())["normalization"]
+    normalization = recorded_normalization(PROCESSED_DIR)
     with atomic_dir(SERVING_DIR / args.family) as out:
         export(model, normalization, VIEWS[views], out)
         write_json(out / "class_names.json", list(CLASS_NAMES))

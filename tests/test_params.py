@@ -8,6 +8,7 @@ from fmnist.config.params import (
     family_config,
     leaves,
     load_params,
+    parse_yaml,
     reference_page,
     shipped_params,
     validate_all,
@@ -198,6 +199,27 @@ def test_numbers_in_scientific_notation_mean_what_dvc_exp_run_sets(tmp_path, mon
     (tmp_path / "params.yaml").write_text(text)
     apply_overrides("params.yaml", [f"train.learning_rate={written}"])  # what `dvc exp run -S` does
     assert by_hand == load_params()["train"]["learning_rate"] == 5e-4
+
+
+@pytest.mark.parametrize("written", ["yes", "no", "on", "off", "Y", "017", "0o17", "1_000", "1:30", "~", ".5", "0x1F"])
+def test_every_value_is_read_as_dvc_reads_it(written):
+    from dvc.utils.serialize import parse_yaml as dvc_parse_yaml
+
+    # YAML 1.1 (PyYAML) and YAML 1.2 (DVC's ruamel.yaml) disagree on each of these.
+    text = f"train:\n  batch_norm: {written}\n"
+    assert parse_yaml(text) == dvc_parse_yaml(text, "params.yaml")
+
+
+def test_yes_is_text_so_a_switch_written_yes_is_refused_as_dvc_params_diff_shows_it(tmp_path, monkeypatch, capsys):
+    from stages import preprocess
+
+    monkeypatch.chdir(tmp_path)
+    text = re.sub(r"(?m)^  batch_norm: false$", "  batch_norm: yes", shipped_text_with(""))
+    (tmp_path / "params.yaml").write_text(text)
+    assert run_stage(preprocess.main, []) == 2
+    err = capsys.readouterr().err
+    assert err == "error: params.yaml: train.batch_norm = 'yes' is not allowed; expected true or false\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
 def test_an_integer_key_written_as_a_float_still_says_it_wants_an_integer(tmp_path, monkeypatch):

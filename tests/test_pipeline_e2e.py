@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -158,19 +159,42 @@ def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo,
     assert {f"workspace_plots_studies_{study}.png" for study in studies} <= images
 
 
-def test_exp_run_with_bad_value_fails_fast_naming_the_key(repo):
-    lock = (repo / "dvc.lock").read_text()
+def outputs_of(repo: Path) -> dict[str, str]:
+    """Every output DVC tracks, file by file, and its md5, as ``dvc status`` would compare them."""
+    files = [p for d in ("data", "models", "metrics", "plots") for p in (repo / d).rglob("*") if p.is_file()]
+    return {str(p.relative_to(repo)): hashlib.md5(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("train.batch_size=0", "train.batch_size = 0 is not allowed; expected an integer >= 1 and <= 8192"),
+        ("preprocess.val_fraction=2", "preprocess.val_fraction = 2 is not allowed; expected a number > 0 and < 1"),
+    ],
+    ids=["train", "preprocess"],
+)
+def test_a_refused_experiment_leaves_every_output_in_place_and_git_checkout_undoes_it(repo, change, refusal):
+    lock, before = (repo / "dvc.lock").read_text(), outputs_of(repo)
     start = time.monotonic()
-    result = sh(repo, "dvc", "exp", "run", "-S", "preprocess.val_fraction=2", check=False)
-    assert time.monotonic() - start < 10
+    result = sh(repo, "dvc", "exp", "run", "-S", change, check=False)
+    assert time.monotonic() - start < 10  # refused before any stage's outputs are touched
     assert result.returncode != 0
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
-    assert lines == ["error: params.yaml: preprocess.val_fraction = 2 is not allowed; expected a number > 0 and < 1"]
+    assert error_lines(result) == [f"error: params.yaml: {refusal}"]
+    assert "Running stage 'check'" in result.stdout
+    assert "Running stage 'train" not in result.stdout
+    assert "Running stage 'preprocess'" not in result.stdout
     assert (repo / "dvc.lock").read_text() == lock
-    # DVC removed the failed stage's outputs before running it; git and the cache restore them.
-    sh(repo, "git", "checkout", "--", ".")
-    sh(repo, "dvc", "checkout")
+    assert outputs_of(repo) == before
+    # dvc status: nothing but the params change, in every stage that reads the key.
+    status = json.loads(sh(repo, "dvc", "status", "--json").stdout)
+    assert status
+    for stage, changes in status.items():
+        assert [list(c) for c in changes] == [["changed deps"]], (stage, changes)
+        assert list(changes[0]["changed deps"]) == ["params.yaml"], (stage, changes)
+    # The fault table's one command: params.yaml back, and nothing else to do.
+    sh(repo, "git", "checkout", "params.yaml")
     assert "up to date" in sh(repo, "dvc", "status").stdout
+    assert outputs_of(repo) == before
 
 
 def restore(repo: Path) -> None:
@@ -393,6 +417,43 @@ def test_predict_classifies_a_test_image_as_evaluate_did_even_negated_upscaled_a
     restore(repo)
 
 
+def test_predict_finds_no_object_in_a_blank_picture_and_names_an_animations_frame(repo, tmp_path):
+    from PIL import Image
+
+    blank = {
+        "white.png": Image.new("L", (28, 28), 255),
+        "black.jpg": Image.new("RGB", (300, 200), (0, 0, 0)),
+        "dot.png": Image.new("L", (1, 1), 128),
+        "cmyk.jpg": Image.new("CMYK", (64, 64), (0, 0, 0, 0)),
+        "wall.jpg": Image.new("RGB", (4000, 3000), (231, 228, 220)),
+    }
+    for name, image in blank.items():
+        image.save(tmp_path / name)
+    garment = np.zeros((28, 28), np.uint8)
+    garment[4:24, 8:20] = 200
+    frames = [Image.fromarray(garment), Image.new("L", (28, 28)), Image.new("L", (28, 28), 90)]
+    frames[0].save(tmp_path / "spin.gif", save_all=True, append_images=frames[1:])
+
+    shown = json.loads(predict(repo, str(tmp_path), "--family", "mlp", "--json").stdout)["predictions"]
+    by_name = {Path(p["file"]).name: p for p in shown}
+    for name in blank:
+        assert by_name[name]["object_found"] is False, name
+        assert by_name[name]["top"] == [], name
+    spin = by_name["spin.gif"]
+    assert (spin["object_found"], spin["frame"], spin["frames"], len(spin["top"])) == (True, 1, 3, 3)
+
+    plain = dict(line.split(": ", 1) for line in predict(repo, str(tmp_path), "--family", "mlp").stdout.splitlines())
+    assert plain[str(tmp_path / "white.png")] == "no object found (nothing in it stands out from the background)"
+    assert plain[f"{tmp_path / 'spin.gif'} (frame 1 of 3)"].count("%") == 3
+    # Only blank pictures: no model is needed to say so.
+    (repo / "models/mlp.keras").rename(tmp_path / "kept.keras")
+    try:
+        alone = predict(repo, str(tmp_path / "white.png"), "--family", "mlp").stdout
+    finally:
+        (tmp_path / "kept.keras").rename(repo / "models/mlp.keras")
+    assert alone == f"{tmp_path / 'white.png'}: no object found (nothing in it stands out from the background)\n"
+
+
 def test_predict_refuses_bad_input_in_one_line(repo, tmp_path):
     (tmp_path / "notes.png").write_text("a text file renamed\n")
     (tmp_path / "empty").mkdir()
@@ -411,11 +472,13 @@ def test_predict_refuses_bad_input_in_one_line(repo, tmp_path):
 
     from PIL import Image
 
-    Image.new("L", (28, 28)).save(tmp_path / "black.png")
+    picture = np.zeros((28, 28), np.uint8)
+    picture[4:24, 8:20] = 200  # something to classify: a blank picture would need no model
+    Image.fromarray(picture).save(tmp_path / "shirt.png")
     model = repo / "models/cnn.keras"
     kept = model.read_bytes()
     model.unlink()
-    missing = predict(repo, str(tmp_path / "black.png"), "--family", "cnn", check=False)
+    missing = predict(repo, str(tmp_path / "shirt.png"), "--family", "cnn", check=False)
     assert error_lines(missing) == [
         "error: models/cnn.keras does not exist; make it with 'dvc repro train@cnn', or fetch it with "
         "'dvc pull models/cnn.keras' from a DVC remote"

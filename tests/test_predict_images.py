@@ -100,3 +100,34 @@ def test_folders_give_their_files_and_an_empty_or_missing_path_is_refused(tmp_pa
         image_files([tmp_path / "empty"])
     with pytest.raises(DataError, match=r"nowhere\.png does not exist"):
         image_files([tmp_path / "nowhere.png"])
+
+
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [
+        ("white.png", Image.new("L", (28, 28), 255)),
+        ("black.jpg", Image.new("RGB", (300, 200), (0, 0, 0))),
+        ("dot.png", Image.new("L", (1, 1), 128)),
+        ("cmyk.jpg", Image.new("CMYK", (64, 64), (0, 0, 0, 0))),
+        ("wall.jpg", Image.new("RGB", (4000, 3000), (231, 228, 220))),
+        ("clear.png", Image.new("RGBA", (50, 50), (0, 0, 0, 0))),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_picture_with_nothing_in_it_has_no_object_to_classify(tmp_path, name, image):
+    image.save(tmp_path / name)
+    assert prepare(read(tmp_path / name)) is None
+
+
+def test_an_animation_is_read_at_its_first_frame_and_says_how_many_it_has(tmp_path):
+    frames = [Image.fromarray(garment()), Image.new("L", (SIZE, SIZE)), Image.fromarray(255 - garment())]
+    frames[0].save(tmp_path / "spin.gif", save_all=True, append_images=frames[1:])
+    picture = read(tmp_path / "spin.gif")
+    assert picture.info["frames"] == 3
+    assert np.array_equal(prepare(picture), prepare(read_still(tmp_path, frames[0])))
+    assert read_still(tmp_path, frames[0]).info["frames"] == 1
+
+
+def read_still(tmp_path, image: Image.Image) -> Image.Image:
+    image.save(tmp_path / "still.gif")
+    return read(tmp_path / "still.gif")

@@ -33,6 +33,7 @@ from tests.conftest import ROOT, committed
 
 ISA = "Intel AVX-512 with Intel DL Boost"
 PLATFORM = {"cpu_model": "Xeon", "onednn_isa": ISA, "intra_op_threads": 2, "tensorflow": "2.21.0"}
+SEEDS = "metrics/studies/headline-seeds.json"
 SPREAD = Spread(std=0.002, runs=(0.9, 0.902, 0.898))
 
 
@@ -72,14 +73,6 @@ def test_the_same_bytes_scored_otherwise_are_not_bit_identical():
 def test_beyond_the_tolerance_a_family_differs():
     assert judge("mlp", result(), result(0.9 + 0.0101, md5="bbb"), SPREAD)["verdict"] == DIFFERS
     assert judge("mlp", result(), result(0.9 - 0.0101, md5="bbb"), SPREAD)["verdict"] == DIFFERS
-
-
-def test_a_spread_of_another_configuration_is_not_used():
-    # The record's 0.95 is not among the seeds' runs: they ran something else, so sampling alone counts.
-    verdict = judge("mlp", result(0.95), result(0.95 - 0.005, md5="bbb"), SPREAD)
-    assert verdict["seed_std"] is None
-    assert verdict["tolerance"] == pytest.approx(tolerance(None, 0.95, 10000))
-    assert verdict["verdict"] == WITHIN_NOISE
 
 
 def test_other_settings_or_no_record_get_no_verdict_on_reproduction():
@@ -143,12 +136,16 @@ def record(tmp_path, monkeypatch) -> Path:
     """A repository whose HEAD is a record of two families, with headline-seeds' spread for both."""
     git(tmp_path, "init", "-q")
     write_run(tmp_path, {"mlp": 0.9, "dnn": 0.88}, {"mlp": b"mlp weights", "dnn": b"dnn weights"})
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "the run the study starts from")
+    baseline = git(tmp_path, "rev-parse", "HEAD").strip()
     (tmp_path / "metrics/studies").mkdir(parents=True)
     seeds = [
         {"family": "mlp", "settings": {}, "n": 3, "std": 0.002, "runs": [0.9, 0.902, 0.898]},
         {"family": "dnn", "settings": {}, "n": 3, "std": 0.004, "runs": [0.88, 0.876, 0.884]},
     ]
-    (tmp_path / "metrics/studies/headline-seeds.json").write_text(json.dumps({"configurations": seeds}))
+    study = {"run": {"baseline": baseline}, "configurations": seeds}
+    (tmp_path / "metrics/studies/headline-seeds.json").write_text(json.dumps(study))
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-qm", "record")
     monkeypatch.chdir(tmp_path)
@@ -219,27 +216,35 @@ def test_the_docs_give_each_familys_tolerance_from_the_committed_record():
     start, end = "<!-- tolerances:start -->\n", "<!-- tolerances:end -->"
     shown = page[page.index(start) + len(start) : page.index(end)]
     expected = tolerance_table(
-        committed("metrics/compare/metrics.json"), committed("metrics/studies/headline-seeds.json")
+        committed("metrics/compare/metrics.json"),
+        committed("metrics/studies/headline-seeds.json"),
+        committed("dvc.lock"),
     )
     assert shown == expected, "paste the output of: python -m fmnist.reproduction --tolerances"
 
 
-def test_the_tolerance_table_counts_a_spread_only_for_the_records_configuration():
-    comparison = json.dumps(
-        {"families": [{"family": "mlp", "test_accuracy": 0.9}, {"family": "dnn", "test_accuracy": 0.8}]}
-    )
-    seeds = json.dumps(
-        {
-            "configurations": [
-                {"family": "mlp", "settings": {}, "n": 3, "std": 0.002, "runs": [0.9, 0.902, 0.898]},
-                {"family": "dnn", "settings": {}, "n": 3, "std": 0.004, "runs": [0.88, 0.876, 0.884]},
-            ]
-        }
-    )
-    assert tolerance_table(comparison, seeds).splitlines()[2:] == [
-        "| mlp | 90.00% | 0.20% | ±1.00% |",
+def test_the_seeds_spread_counts_on_any_platform_but_only_for_the_records_configuration(record, capsys):
+    # A new record: the mlp as the study ran it but on another CPU, the dnn with another setting.
+    write_run(record, {"mlp": 0.901, "dnn": 0.8}, {"mlp": b"amd mlp", "dnn": b"dnn, 4 epochs"}, isa="AVX2")
+    lock = yaml.safe_load((record / "dvc.lock").read_text())
+    lock["stages"]["train@dnn"]["params"]["params.yaml"]["families.dnn"]["epochs"] = 4
+    (record / "dvc.lock").write_text(yaml.safe_dump(lock))
+    git(record, "add", "-A")
+    git(record, "commit", "-qm", "record on another CPU")
+    assert run_stage(main, ["--tolerances"]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "| mlp | 90.10% | 0.20% | ±1.00% |",
         "| dnn | 80.00% | none | ±1.11% |",
     ]
+    verdicts = {v["family"]: v for v in json.loads(run_json(capsys))["families"]}
+    assert verdicts["mlp"]["seed_std"] == 0.002
+    assert verdicts["dnn"]["seed_std"] is None
+    assert verdicts["dnn"]["tolerance"] == pytest.approx(tolerance(None, 0.8, 10000))
+
+
+def run_json(capsys) -> str:
+    assert run_stage(main, ["--json"]) == 0
+    return capsys.readouterr().out
 
 
 # The records of record: one row each, as data.

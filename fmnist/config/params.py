@@ -8,12 +8,13 @@ prints the parameter reference (``docs/parameters.md``).
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import YAMLError
 
 from fmnist.config.schema import DOWNLOAD, EVALUATE, PREPROCESS, TRAIN, Param
 from fmnist.models.families import FAMILIES
@@ -127,45 +128,32 @@ def validate_all(raw: Any) -> dict[str, Any]:
     return out
 
 
-class _DuplicateKey(yaml.YAMLError):
+class _DuplicateKeyError(YAMLError):
     def __init__(self, key: Any, first: int, second: int) -> None:
         super().__init__(f"key '{key}' is written twice, at lines {first} and {second}")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML as a person and DVC read it.
+class _Constructor(SafeConstructor):
+    """ruamel.yaml's safe constructor, naming both lines of a key written twice.
 
-    A key written twice is an error: plain YAML keeps the last silently, so a second ``train:``
-    block would drop every key of the first. Numbers take YAML 1.2's forms: PyYAML follows YAML
-    1.1, which reads ``5e-4`` as text, while DVC (ruamel.yaml, YAML 1.2) reads it as a number.
+    A key written twice is an error (plain YAML would keep the last silently, so a second ``train:``
+    block would drop every key of the first); ruamel.yaml refuses it too, but names only the second.
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        lines: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges another mapping: not a key
-                continue
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                if key in lines:
-                    raise _DuplicateKey(key, lines[key], line)
-                lines[key] = line
-            except TypeError:  # an unhashable key: the base class names it
-                break
-        return super().construct_mapping(node, deep)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"),
-)
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        if key in mapping:
+            first = next((k for k, _ in node.value if (k.tag, k.value) == (key_node.tag, key_node.value)), node)
+            raise _DuplicateKeyError(key, first.start_mark.line + 1, key_node.start_mark.line + 1)
+        return True
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text as :class:`_Loader` reads it (no repeated keys, YAML 1.2 numbers)."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain data only
+    """Parse YAML text as DVC does (ruamel.yaml's safe loader, YAML 1.2), so that the stages, ``dvc
+    params diff`` and ``dvc exp run -S`` read the same values: ``yes`` is text and ``5e-4`` a number,
+    where PyYAML's YAML 1.1 reads the first as true and the second as text."""
+    yaml = YAML(typ="safe", pure=True)  # builds plain data only; pure: the constructor below is used
+    yaml.Constructor = _Constructor
+    return yaml.load(text)
 
 
 def read_yaml(path: Path) -> Any:
@@ -184,9 +172,9 @@ def read_yaml(path: Path) -> Any:
         ) from None
     try:
         raw = parse_yaml(text)
-    except _DuplicateKey as err:
+    except _DuplicateKeyError as err:
         raise ParamsError(f"{path}: {err}; keep one (YAML would silently keep only the last)") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ParamsError(f"{path} is not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None

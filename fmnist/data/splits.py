@@ -6,7 +6,6 @@ on the training split only, recorded in ``meta.json``, and applied by :func:`loa
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.utils.atomic import atomic_path
 from fmnist.utils.errors import DataError
+from fmnist.utils.reading import read_json, reading
 
 
 def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -91,10 +91,19 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
                 np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
 
 
+def recorded_normalization(processed_dir: Path) -> dict[str, float]:
+    """The normalisation ``preprocess`` recorded in ``meta.json``: the training pixels' mean and std."""
+    path = Path(processed_dir) / "meta.json"
+    meta = read_json(path)
+    with reading(path):
+        return {key: float(meta["normalization"][key]) for key in ("mean", "std")}
+
+
 def load_split(processed_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A preprocessed split as normalised float32 images (N, 28, 28, 1) and uint8 labels."""
-    norm = json.loads((Path(processed_dir) / "meta.json").read_text())["normalization"]
-    with np.load(Path(processed_dir) / f"{split}.npz", allow_pickle=False) as npz:
+    norm = recorded_normalization(processed_dir)
+    path = Path(processed_dir) / f"{split}.npz"
+    with reading(path), np.load(path, allow_pickle=False) as npz:
         images, labels = npz["images"], npz["labels"]
     return normalize(images, norm), labels
 

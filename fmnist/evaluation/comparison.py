@@ -7,13 +7,13 @@ training compute counted from the model. Wall-clock speed is the benchmark's
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fmnist.utils.errors import DataError
+from fmnist.utils.reading import read_json, reading
 
 TRAIN_DIR = Path("metrics/train")
 EVALUATE_DIR = Path("metrics/evaluate")
@@ -30,47 +30,59 @@ REFERENCES = (
 SPLITS = {"train": "train", "eval": "val", "test": "test"}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing; run 'dvc repro' to produce it") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err}); rerun its stage with 'dvc repro -f'") from None
-
-
 def family_row(family: str) -> dict[str, Any]:
     """One family's headline figures from its training summary and its evaluation."""
-    summary = _read_json(TRAIN_DIR / family / "summary.json")
-    metrics = _read_json(EVALUATE_DIR / family / "metrics.json")
-    return {
-        "family": family,
-        "test_accuracy": metrics["test"]["accuracy"],
-        "macro_f1": metrics["macro"]["f1"],
-        "top2_accuracy": metrics["test"]["top2_accuracy"],
-        "views": metrics["views"]["name"],
-        "forward_passes": metrics["views"]["forward_passes"],
-        "params": summary["params"],
-        "epochs": summary["epochs_run"],
-        "training_flops_per_image": summary["training_flops_per_image"],
-        "training_flops": summary["training_flops_per_image"] * summary["train_images"] * summary["epochs_run"],
-        "test_images": sum(map(sum, metrics["confusion_matrix"]["counts"])),
-    }
+    summary_path, metrics_path = TRAIN_DIR / family / "summary.json", EVALUATE_DIR / family / "metrics.json"
+    summary, metrics = read_json(summary_path), read_json(metrics_path)
+    with reading(metrics_path):
+        scores = {
+            "test_accuracy": metrics["test"]["accuracy"],
+            "macro_f1": metrics["macro"]["f1"],
+            "top2_accuracy": metrics["test"]["top2_accuracy"],
+            "views": metrics["views"]["name"],
+            "forward_passes": metrics["views"]["forward_passes"],
+            "test_images": sum(map(sum, metrics["confusion_matrix"]["counts"])),
+        }
+    with reading(summary_path):
+        costs = {
+            "params": summary["params"],
+            "epochs": summary["epochs_run"],
+            "training_flops_per_image": summary["training_flops_per_image"],
+            "training_flops": summary["training_flops_per_image"] * summary["train_images"] * summary["epochs_run"],
+        }
+    return {"family": family, **scores, **costs}
 
 
 def family_platform(family: str) -> dict[str, Any]:
     """What the family was trained on, as far as it changes the bits (:mod:`fmnist.reproduction.machine`)."""
-    return _read_json(TRAIN_DIR / family / "summary.json")["runtime"]
+    path = TRAIN_DIR / family / "summary.json"
+    summary = read_json(path)
+    with reading(path):
+        return summary["runtime"]
+
+
+def _curve(path: Path, column: str, epochs: int) -> pd.DataFrame:
+    """One of dvclive's per-epoch curves: a row per epoch the summary says ran, steps 0 to epochs - 1."""
+    with reading(path):
+        curve = pd.read_csv(path, sep="\t")[["step", column]]
+        if curve["step"].tolist() != list(range(epochs)) or curve[column].isna().any():
+            raise ValueError(f"{len(curve)} rows, not one for each of the {epochs} epochs run")
+    return curve
 
 
 def read_curves(family: str) -> pd.DataFrame:
     """Per-epoch loss and accuracy of one family: columns family, split, epoch, loss, accuracy."""
+    summary_path = TRAIN_DIR / family / "summary.json"
+    summary = read_json(summary_path)
+    with reading(summary_path):
+        epochs = int(summary["epochs_run"])
     frames = []
     for folder, split in SPLITS.items():
         base = TRAIN_DIR / family / "plots" / "metrics" / folder
         if not (base / "loss.tsv").exists():
             continue  # the test curve is only there with train.test_curve
-        curve = pd.read_csv(base / "loss.tsv", sep="\t").merge(pd.read_csv(base / "accuracy.tsv", sep="\t"), on="step")
+        loss, accuracy = _curve(base / "loss.tsv", "loss", epochs), _curve(base / "accuracy.tsv", "accuracy", epochs)
+        curve = loss.merge(accuracy, on="step")
         frames.append(curve.assign(family=family, split=split, epoch=curve["step"] + 1))
     if not frames:
         raise DataError(f"{TRAIN_DIR / family / 'plots'} has no curves; run 'dvc repro train@{family}'")

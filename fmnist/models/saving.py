@@ -12,7 +12,7 @@ import keras
 
 from fmnist.models.fused_batch_norm import FusedBatchNormalization
 from fmnist.utils.atomic import atomic_path
-from fmnist.utils.errors import DataError, one_line
+from fmnist.utils.reading import reading
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -55,12 +55,10 @@ def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
 
 def load_model(path: Path) -> keras.Model:
     """Load a ``.keras`` file without running any code it carries (``safe_mode``)."""
-    try:
+    with reading(path):
         return keras.saving.load_model(
             path,
             custom_objects={"FusedBatchNormalization": FusedBatchNormalization},
             safe_mode=True,
             compile=False,
         )
-    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
-        raise DataError(f"{path} is not a loadable Keras model ({type(err).__name__}: {one_line(err)})") from None

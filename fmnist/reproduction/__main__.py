@@ -95,14 +95,22 @@ def results(
     }
 
 
-def spreads(text: str | None) -> dict[str, Spread]:
-    """Each family's spread over seeds, from ``headline-seeds`` (its default configuration)."""
+def spreads(text: str | None, record_lock: dict[str, Any]) -> dict[str, Spread]:
+    """Each family's spread over seeds, from ``headline-seeds``, where the study ran the record's
+    configuration: the family's settings in ``dvc.lock`` at the study's baseline commit (its seed 0)
+    are the record's. The platform may differ: another CPU's rounding is one more source of the
+    run-to-run spread the seeds measure, not another configuration."""
     if text is None:
         return {}
+    study = json.loads(text)
+    baseline = study.get("run", {}).get("baseline")
+    baseline_lock = read_lock(git_show(baseline, LOCK), f"{LOCK} at {baseline}") if baseline else {}
     return {
         c["family"]: Spread(std=c["std"], runs=tuple(c["runs"]))
-        for c in json.loads(text)["configurations"]
-        if not c.get("settings") and c.get("n", 0) >= 2
+        for c in study["configurations"]
+        if not c.get("settings")
+        and c.get("n", 0) >= 2
+        and settings(baseline_lock, c["family"]) == settings(record_lock, c["family"])
     }
 
 
@@ -149,7 +157,7 @@ def verdicts(rev: str) -> list[dict[str, Any]]:
         read_json(platform_file) if platform_file.is_file() else {},
         lambda family: file_md5(Path(MODELS_DIR) / f"{family}.keras"),
     )
-    seeds = spreads(git_show(rev, SEEDS))
+    seeds = spreads(git_show(rev, SEEDS), record_lock)
     return [judge(family, record.get(family), result, seeds.get(family)) for family, result in here.items()]
 
 
@@ -194,14 +202,13 @@ def table(rows: list[dict[str, Any]], commit: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tolerance_table(comparison: str, seeds: str | None) -> str:
+def tolerance_table(comparison: str, seeds: str | None, lock: str | None) -> str:
     """Each family's tolerance at a record, as the markdown table docs/reproducibility.md shows."""
-    spread = spreads(seeds)
+    spread = spreads(seeds, read_lock(lock, LOCK))
     lines = ["| family | record | seed spread (s) | tolerance |", "| --- | ---: | ---: | ---: |"]
     for row in json.loads(comparison)["families"]:
         family, accuracy = row["family"], row["test_accuracy"]
         s = spread.get(family)
-        s = s if s is not None and accuracy in s.runs else None  # as judge() counts it
         tol = tolerance(s, accuracy, row.get("test_images") or 10000)
         lines.append(f"| {family} | {accuracy:.2%} | {f'{s.std:.2%}' if s else 'none'} | ±{tol:.2%} |")
     return "\n".join(lines) + "\n"
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         recorded = git_show(args.against, COMPARISON)
         if recorded is None:
             raise UserError(f"--against {args.against}: that commit has no {COMPARISON}, so no results of record")
-        print(tolerance_table(recorded, git_show(args.against, SEEDS)), end="")
+        print(tolerance_table(recorded, git_show(args.against, SEEDS), git_show(args.against, LOCK)), end="")
         return
     rows = verdicts(args.against)
     print(json.dumps({"against": commit, "families": rows}, indent=2) if args.json else table(rows, commit), end="")

@@ -13,8 +13,9 @@ two independent runs differ by ``d = a1 - a2``, whose variance is twice one run'
 variance is the spread between seeds that ``headline-seeds`` recorded (``s``), plus the sampling
 error of the ``n`` test images at accuracy ``p``, ``p (1 - p) / n``, which keeps the tolerance honest
 where three seeds happen to agree closely. The spread counts only where the seeds ran the record's
-configuration (the record's accuracy is among their runs: their seed 0 is the record); elsewhere
-``s`` is 0 and the sampling error alone sets the tolerance::
+configuration (its settings in ``dvc.lock``, on any platform: another CPU's rounding is one more
+source of the run-to-run spread); elsewhere ``s`` is 0 and the sampling error alone sets the
+tolerance::
 
     tolerance = 1.96 * sqrt(2 * (s**2 + p * (1 - p) / n))
 
@@ -73,12 +74,11 @@ def differences(record: dict[str, Any] | None, here: dict[str, Any] | None) -> d
 
 
 def judge(family: str, record: Result | None, here: Result, spread: Spread | None) -> dict[str, Any]:
-    """The verdict on one family, with the figures behind it."""
+    """The verdict on one family, with the figures behind it; ``spread``: the seeds' of the record's
+    configuration, or None."""
     verdict: dict[str, Any] = {"family": family, "accuracy": here.accuracy, "model_md5": here.model_md5}
     if record is None:
         return {**verdict, "verdict": NO_RECORD}
-    if spread is not None and record.accuracy not in spread.runs:
-        spread = None  # the seeds ran another configuration than the record's (its seed 0 is the record)
     tol = tolerance(spread, record.accuracy, record.test_images or here.test_images)
     verdict |= {
         "record_accuracy": record.accuracy,

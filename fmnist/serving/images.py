@@ -22,14 +22,20 @@ OBJECT_LEVEL = 10
 
 
 def read(path: Path) -> Image.Image:
-    """Decode ``path`` fully, upright (EXIF orientation), or raise :class:`DataError` naming it."""
+    """Decode ``path`` fully, upright (EXIF orientation), or raise :class:`DataError` naming it.
+
+    Of an animation (GIF, APNG, WebP), the first frame; ``info["frames"]`` says how many it has.
+    """
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it; both are refused here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image.load()  # a truncated file fails here, not later
-                return ImageOps.exif_transpose(image)
+                image.load()  # a truncated file fails here, not later; an animation's first frame
+                frames = getattr(image, "n_frames", 1)
+                upright = ImageOps.exif_transpose(image)
+                upright.info["frames"] = frames  # so that the answer can say which frame it is of
+                return upright
     except UnidentifiedImageError:
         raise DataError(f"{path} is not an image Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -50,8 +56,10 @@ def grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def prepare(image: Image.Image) -> np.ndarray:
-    """A 28x28 uint8 image, light object on a black background, the object's longest side 28 pixels.
+def prepare(image: Image.Image) -> np.ndarray | None:
+    """A 28x28 uint8 image, light object on a black background, the object's longest side 28 pixels;
+    None if nothing in the picture stands out from its background (no grey level more than
+    ``OBJECT_LEVEL`` from it: a blank page, a black frame, a single pixel), which no class fits.
 
     A picture of 28x28 already is only negated and its background set to black: a Fashion-MNIST
     image comes through unchanged, and so gets the class ``evaluate`` gave it.
@@ -67,11 +75,12 @@ def prepare(image: Image.Image) -> np.ndarray:
     if background > g.mean():  # a dark object on a light background: negate, as Zalando did
         g, background = 255.0 - g, 255.0 - background
     g = np.clip(g - background, 0, 255)  # the background at 0, as in the dataset
+    rows, cols = np.nonzero(g > OBJECT_LEVEL)
+    if not len(rows):
+        return None
     if g.shape == (SIZE, SIZE):  # already the dataset's size: trimming and resizing could only blur it
         return np.rint(g).astype(np.uint8)
-    rows, cols = np.nonzero(g > OBJECT_LEVEL)
-    if len(rows):  # trim to the object
-        g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]  # trim to the object
     h, w = g.shape
     trimmed = Image.fromarray(np.rint(g).astype(np.uint8))
     if max(h, w) != SIZE:

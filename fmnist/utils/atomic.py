@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fmnist.utils.errors import OutputError
+from fmnist.utils.errors import DISK_FULL, DiskFullError, OutputError
 
 
 @contextlib.contextmanager
@@ -20,9 +20,27 @@ def _writable(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as err:
+        if err.errno in DISK_FULL:
+            raise DiskFullError(path, err.strerror) from None
         raise OutputError(
             f"cannot write {path}: {err.strerror or err}; make {path.parent} a writable directory"
         ) from None
+
+
+@contextlib.contextmanager
+def _space(path: Path, tmp: Path) -> Iterator[None]:
+    """Name ``path`` when writing its temporary copy ``tmp`` finds the disk full: the write itself
+    names only the temporary file, or nothing."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise DiskFullError(path, err.strerror) from None
+        raise
+    except DiskFullError as err:  # a file inside a temporary directory: name it where it was going
+        if Path(err.path).is_relative_to(tmp):
+            raise DiskFullError(path / Path(err.path).relative_to(tmp), err.strerror) from None
+        raise
 
 
 @contextlib.contextmanager
@@ -35,7 +53,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.close(fd)
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would leak into the final file
     try:
-        yield Path(tmp)
+        with _space(path, Path(tmp)):
+            yield Path(tmp)
         with _writable(path):
             os.replace(tmp, path)
     finally:
@@ -52,7 +71,8 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         tmp.chmod(0o755)
     try:
-        yield tmp
+        with _space(path, tmp):
+            yield tmp
         with _writable(path):
             if path.exists():
                 shutil.rmtree(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import signal
 import sys
@@ -29,6 +30,18 @@ class OutputError(UserError):
     """An output cannot be written where the pipeline declares it."""
 
 
+# A write refused for want of space: the disk (ENOSPC) or the user's quota on it (EDQUOT) is full.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFullError(OutputError):
+    """A write found no space left; ``path`` is what could not be written."""
+
+    def __init__(self, path: object, strerror: str) -> None:
+        self.path, self.strerror = path, strerror
+        super().__init__(f"cannot write {path}: the disk is full ({strerror}); free some space on it and rerun")
+
+
 def one_line(err: BaseException) -> str:
     """An exception's message with its line breaks folded, for a one-line error."""
     return " ".join(str(err).split())
@@ -52,7 +65,10 @@ def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None =
         return err.exit_code
     except OSError as err:  # a disk, permission or missing-file problem the user can fix
         where = f" {err.filename}" if err.filename else ""
-        print(f"error: cannot access{where}: {err.strerror or err}", file=sys.stderr)
+        if err.errno in DISK_FULL:  # a write outside the atomic writers, which name their path
+            print(f"error: {DiskFullError(err.filename or 'a file', err.strerror)}", file=sys.stderr)
+        else:
+            print(f"error: cannot access{where}: {err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written, rerun with 'dvc repro'", file=sys.stderr)
