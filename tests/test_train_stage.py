@@ -120,3 +120,25 @@ def test_bfloat16_where_onednn_has_no_kernel_for_it_is_one_line_and_writes_nothi
     )
     assert not (project / "models/airbench.keras").exists()
     assert not (project / "metrics/train/airbench").exists()
+
+
+def test_a_stage_prints_no_tensorflow_start_up_banner_and_every_other_line_of_its_stderr(project):
+    # TensorFlow 2.21 logs absl's notice and "oneDNN custom operations are on" twice on import,
+    # whatever TF_CPP_MIN_LOG_LEVEL says: twice per stage in every log of make run.
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ran = subprocess.run(
+        [sys.executable, "-m", "stages.train", "mlp"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "oneDNN custom operations" not in ran.stderr + ran.stdout
+    assert "absl::InitializeLog" not in ran.stderr + ran.stdout
+    assert "mlp: " in ran.stdout  # the stage's own line
+
+
+def test_the_banner_filter_keeps_every_other_line_native_code_writes(capfd):
+    with runtime.banner_filtered():
+        os.write(2, b"kept: a real warning\n")
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796316344.264031    2147 port.cc:153] oneDNN custom operations are on. You may\n")
+        os.write(2, b"also kept\n")
+    assert capfd.readouterr().err == "kept: a real warning\nalso kept\n"
