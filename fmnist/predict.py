@@ -1,10 +1,12 @@
-"""Classify your own pictures with a trained model: ``python -m fmnist.predict IMAGE_OR_FOLDER...``.
+"""Classify your own pictures with a trained model: python -m fmnist.predict IMAGE_OR_FOLDER...
 
 Each picture is prepared as Fashion-MNIST's were made (:mod:`fmnist.serving.images`), normalised
 as the model was trained, and printed with its three likeliest classes. A picture in which nothing
 stands out from the background is answered "no object found" instead: a classifier trained only
 on garments would name one for an empty frame too. The family defaults to the best of the last
-comparison (``metrics/compare/metrics.json``).
+comparison (``metrics/compare/metrics.json``); the first line says which family answers. In a
+folder, a file that is no image (a README beside the photos) is skipped and named on stderr; a file
+named on the command line must be an image.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from fmnist.config.params import evaluate_config, family_config, load_params
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import normalize, recorded_normalization
-from fmnist.serving.images import image_files, prepare, read
+from fmnist.serving.images import NotAnImageError, image_files, prepare, read
 from fmnist.training import runtime
 from fmnist.utils.errors import DataError, run_stage
 from fmnist.utils.reading import read_json, reading
@@ -89,8 +91,20 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     family = args.family or best_family()
     family_config(params, family)  # an unknown family is one line before any file is read
-    files = image_files(args.paths)
-    pictures = [read(path) for path in files]  # every file checked before the model loads
+    named = {path for path in args.paths if not path.is_dir()}
+    files, pictures, skipped = [], [], []
+    for path in image_files(args.paths):  # every file checked before the model loads
+        try:
+            pictures.append(read(path))
+            files.append(path)
+        except NotAnImageError:
+            if path in named:
+                raise
+            skipped.append(path)
+    if not files:
+        raise DataError(f"no image among {', '.join(map(str, skipped))}; name image files or a folder that holds some")
+    for path in skipped:
+        print(f"skipped {path}: not an image Pillow can read", file=sys.stderr)
     prepared = [prepare(picture) for picture in pictures]
     found = [i for i, image in enumerate(prepared) if image is not None]
     probs = classify(np.stack([prepared[i] for i in found]), family, params) if found else []
@@ -99,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps({"family": family, "predictions": results}, indent=2))
         return
+    print(f"{family} ({'named by --family' if args.family else f'the best family of {COMPARISON}'}):")
     for result in results:
         print(line(result))
 

@@ -146,6 +146,7 @@ class Route:
     body: bytes = b""
     status: int = 200
     delay: float = 0.0  # seconds to stall after the headers
+    stall: float = 0.0  # seconds to stall before answering at all
     declared_length: int | None = None  # Content-Length to claim, if not len(body)
     location: str | None = None  # a redirect's target path
     hits: int = 0
@@ -172,6 +173,7 @@ def http_server() -> Iterator[Server]:
         def _answer(self, with_body: bool) -> None:
             route = server.routes.get(self.path) or Route(body=b"not found", status=404)
             route.hits += 1
+            time.sleep(route.stall)
             self.send_response(route.status)
             length = route.declared_length if route.declared_length is not None else len(route.body)
             self.send_header("Content-Length", str(length))

@@ -44,11 +44,11 @@ def test_parse_idx_rejects_corrupt_files(data, message):
 def test_gunzip_rejects_truncated_non_gzip_and_oversized():
     compressed = gzip.compress(bytes(1000))
     assert gunzip(compressed, "f") == bytes(1000)
-    with pytest.raises(DataError, match="truncated gzip"):
+    with pytest.raises(DataError, match=r"^f is a truncated gzip stream$"):
         gunzip(compressed[: len(compressed) // 2], "f")
-    with pytest.raises(DataError, match="not valid gzip"):
+    with pytest.raises(DataError, match=r"^f is not valid gzip data \(Error -3 while decompressing data"):
         gunzip(b"<html>hello</html>", "f")
-    with pytest.raises(DataError, match="more than 999 bytes"):
+    with pytest.raises(DataError, match=r"^f decompresses to more than 999 bytes; not a Fashion-MNIST file$"):
         gunzip(compressed, "f", limit=999)
 
 

@@ -4,11 +4,12 @@ import socket
 import time
 
 import pytest
+import yaml
 
 from fmnist.data import sources as fetching
 from fmnist.utils.errors import run_stage
 from stages import download
-from tests.conftest import Route, sha256s, write_gz_dir, write_params
+from tests.conftest import Route, sha256s, shipped_raw, write_gz_dir, write_params
 
 NAME = "train-labels-idx1-ubyte"
 
@@ -45,11 +46,14 @@ def test_wrong_checksum_rejected_then_next(http_server, synthetic, capsys):
 
 
 def test_truncated_body_rejected(http_server, synthetic):
+    # A whole, valid gzip file, but fewer bytes than the Content-Length announced, then the
+    # connection closed: only the length check can tell that the body was cut.
     body = gzip.compress(synthetic[NAME])
-    # Announce the full length, send half, close: the client must not accept the short body.
-    http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2], declared_length=len(body))
-    with pytest.raises(fetching.DownloadError, match=rf"no source gave a verified {NAME}.gz \(http"):
+    http_server.routes[f"/{NAME}.gz"] = Route(body, declared_length=len(body) + 100)
+    with pytest.raises(fetching.DownloadError) as err:
         fetch(NAME, [http_server.url], synthetic)
+    assert f"no source gave a verified {NAME}.gz ({http_server.url}: " in str(err.value)
+    assert f"IncompleteRead({len(body)} bytes read, 100 more expected)" in str(err.value)
 
 
 def test_truncated_gzip_without_length_rejected(http_server, synthetic):
@@ -104,6 +108,41 @@ def test_main_writes_only_the_four_files_with_stable_bytes(project, synthetic, h
     assert {p.name: p.read_bytes() for p in (project / "data/raw").iterdir()} == from_http
 
 
+@pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        ("../../evil", "error: params.yaml: unknown key 'download.sha256.../../evil'; "),
+        (
+            "/tmp/evil-idx1-ubyte",
+            "error: params.yaml: unknown key 'download.sha256./tmp/evil-idx1-ubyte' (did you mean "
+            "'download.sha256.train-labels-idx1-ubyte'?); ",
+        ),
+        (
+            "train-images-idx3-ubyte/../../x",
+            "error: params.yaml: unknown key 'download.sha256.train-images-idx3-ubyte/",
+        ),
+    ],
+)
+def test_a_hostile_file_name_in_download_sha256_is_refused_and_nothing_is_written(
+    tmp_path, monkeypatch, capsys, name, refusal
+):
+    # Only the schema's four names are ever a file name; a path smuggled in as a key never is.
+    monkeypatch.chdir(tmp_path)
+    params = shipped_raw()
+    params["download"]["sha256"][name] = "0" * 64
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    assert run_stage(download.main, []) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(refusal)
+    assert err.endswith(
+        "allowed here: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
+
+
 def test_main_all_sources_fail_writes_nothing(project, synthetic, capsys):
     write_params(project, download={"sources": [str(project / "nowhere")], "sha256": sha256s(synthetic)})
     assert run_stage(download.main, []) == 1
@@ -140,16 +179,23 @@ def test_a_redirect_loop_ends_in_an_error(http_server, synthetic):
         fetch(NAME, [f"{http_server.url}/loop"], synthetic)
 
 
-def test_every_source_down_or_slow_fails_in_bounded_time(http_server, synthetic):
+def test_every_source_down_or_stalling_is_tried_1_plus_retries_times_each_cut_at_the_timeout_and_named(
+    http_server, synthetic
+):
     with socket.socket() as sock:  # a port nothing listens on: connection refused
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    http_server.routes[f"/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=30)
-    timeout, retries = 0.5, 1
+    stalling = http_server.routes[f"/stall/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), stall=30)
+    slow_body = http_server.routes[f"/slow/{NAME}.gz"] = Route(gzip.compress(synthetic[NAME]), delay=30)
+    timeout, retries = 0.5, 2
     start = time.monotonic()
     with pytest.raises(fetching.DownloadError) as err:
-        fetch(NAME, [closed, http_server.url], synthetic, timeout=timeout, retries=retries)
-    # Each source: the first try and its retries, each cut at the timeout, plus urllib3's backoff.
-    assert time.monotonic() - start < 2 * (1 + retries) * timeout + 3
-    assert "no source gave a verified" in str(err.value)
-    assert "timed out after 0.5s" in str(err.value)
+        fetch(NAME, [closed, f"{http_server.url}/stall", f"{http_server.url}/slow"], synthetic, timeout, retries)
+    elapsed = time.monotonic() - start
+    assert stalling.hits == 1 + retries  # no answer within the timeout: urllib3 tries again
+    assert slow_body.hits == 1  # headers came, then the body stalled: cut once, never retried
+    assert elapsed < 30  # a hang's bound: no try waited out the 30 s stall
+    message = str(err.value)
+    assert message.startswith(f"no source gave a verified {NAME}.gz ({closed}: cannot connect; ")
+    assert f"{http_server.url}/stall: timed out after 0.5s; " in message
+    assert f"{http_server.url}/slow: timed out after 0.5s); " in message

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -120,8 +121,11 @@ def test_evaluate_refuses_a_model_of_another_family(project, capsys):
     shutil.copy(project / "models/dnn.keras", project / "models/mlp.keras")
     assert run_stage(evaluate.main, ["mlp"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: models/mlp.keras does not match family 'mlp'")
-    assert "dvc repro train@mlp" in err
+    assert re.fullmatch(
+        r"error: models/mlp\.keras does not match family 'mlp' as params\.yaml defines it \(\d+ parameters, "
+        r"expected \d+\); retrain it with 'dvc repro train@mlp'",
+        err,
+    ), err
     assert len(err.splitlines()) == 1
     assert not (project / "metrics/evaluate").exists()
     assert not (project / "plots/evaluate").exists()
@@ -130,7 +134,10 @@ def test_evaluate_refuses_a_model_of_another_family(project, capsys):
 def test_evaluate_refuses_a_file_that_is_not_a_keras_model(project, capsys):
     (project / "models/mlp.keras").write_bytes(b"not a zip")
     assert run_stage(evaluate.main, ["mlp"]) == 1
-    assert "models/mlp.keras is damaged (" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: models/mlp.keras is damaged (")
+    assert err.endswith("); make it again with 'dvc repro train@mlp'\n")
+    assert err.count("\n") == 1
     assert not (project / "metrics/evaluate").exists()
 
 

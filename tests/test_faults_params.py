@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from fmnist.config.params import leaves, validate_all
 from fmnist.config.schema import Param
-from fmnist.utils.errors import ParamsError
+from fmnist.utils.errors import ParamsError, run_stage
+from stages import check
 from tests.conftest import merged, shipped_raw
 
 
@@ -75,3 +77,31 @@ def test_family_overrides_of_train_keys_are_checked_too(family, name, value, spe
     key = f"families.{family}.{name.removeprefix('train.')}"
     with pytest.raises(ParamsError, match=f"{key} = "):
         validate_all(with_value(key, value))
+
+
+# Values no sensible run takes, written out rather than taken from the schema's bounds: raising a
+# bound past them must turn this red.
+@pytest.mark.parametrize(
+    ("key", "value", "line"),
+    [
+        ("epochs", 0, "error: params.yaml: train.epochs = 0 is not allowed; expected an integer >= 1 and <= 1000"),
+        (
+            "learning_rate",
+            100,
+            "error: params.yaml: train.learning_rate = 100 is not allowed; expected a number > 0 and <= 10",
+        ),
+        (
+            "batch_size",
+            100000,
+            "error: params.yaml: train.batch_size = 100000 is not allowed; expected an integer >= 1 and <= 8192",
+        ),
+    ],
+)
+def test_a_learning_rate_of_100_or_a_batch_of_100000_is_refused_by_the_check_stage_in_one_line(
+    key, value, line, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(merged(shipped_raw(), {"train": {key: value}})))
+    assert run_stage(check.main, []) == 2
+    assert capsys.readouterr().err == line + "\n"
+    assert not (tmp_path / "data").exists()  # nothing written

@@ -175,9 +175,7 @@ def outputs_of(repo: Path) -> dict[str, str]:
 )
 def test_a_refused_experiment_leaves_every_output_in_place_and_git_checkout_undoes_it(repo, change, refusal):
     lock, before = (repo / "dvc.lock").read_text(), outputs_of(repo)
-    start = time.monotonic()
     result = sh(repo, "dvc", "exp", "run", "-S", change, check=False)
-    assert time.monotonic() - start < 10  # refused before any stage's outputs are touched
     assert result.returncode != 0
     assert error_lines(result) == [f"error: params.yaml: {refusal}"]
     assert "Running stage 'check'" in result.stdout
@@ -408,11 +406,13 @@ def test_predict_classifies_a_test_image_as_evaluate_did_even_negated_upscaled_a
         assert len(top[f"test{i}"]) == 3
         assert sum(t["probability"] for t in top[f"test{i}"]) <= 1 + 1e-6
 
-    # Plain output: one line per file, the best family of the comparison by default.
+    # Plain output: the family that answers, then one line per file; the best family of the
+    # comparison by default.
     best = json.loads((repo / "metrics/compare/metrics.json").read_text())["best"]["family"]
     plain = predict(repo, str(tmp_path / "test0.png")).stdout.splitlines()
-    assert len(plain) == 1
-    assert plain[0].startswith(f"{tmp_path / 'test0.png'}: ")
+    assert len(plain) == 2
+    assert plain[0] == f"{best} (the best family of metrics/compare/metrics.json):"
+    assert plain[1].startswith(f"{tmp_path / 'test0.png'}: ")
     assert json.loads(predict(repo, str(tmp_path / "test0.png"), "--json").stdout)["family"] == best
     restore(repo)
 
@@ -442,7 +442,9 @@ def test_predict_finds_no_object_in_a_blank_picture_and_names_an_animations_fram
     spin = by_name["spin.gif"]
     assert (spin["object_found"], spin["frame"], spin["frames"], len(spin["top"])) == (True, 1, 3, 3)
 
-    plain = dict(line.split(": ", 1) for line in predict(repo, str(tmp_path), "--family", "mlp").stdout.splitlines())
+    header, *lines = predict(repo, str(tmp_path), "--family", "mlp").stdout.splitlines()
+    assert header == "mlp (named by --family):"
+    plain = dict(line.split(": ", 1) for line in lines)
     assert plain[str(tmp_path / "white.png")] == "no object found (nothing in it stands out from the background)"
     assert plain[f"{tmp_path / 'spin.gif'} (frame 1 of 3)"].count("%") == 3
     # Only blank pictures: no model is needed to say so.
@@ -451,7 +453,10 @@ def test_predict_finds_no_object_in_a_blank_picture_and_names_an_animations_fram
         alone = predict(repo, str(tmp_path / "white.png"), "--family", "mlp").stdout
     finally:
         (tmp_path / "kept.keras").rename(repo / "models/mlp.keras")
-    assert alone == f"{tmp_path / 'white.png'}: no object found (nothing in it stands out from the background)\n"
+    assert alone == (
+        f"mlp (named by --family):\n{tmp_path / 'white.png'}: no object found (nothing in it stands out from the "
+        "background)\n"
+    )
 
 
 def test_predict_refuses_bad_input_in_one_line(repo, tmp_path):

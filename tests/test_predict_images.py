@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from fmnist import predict
 from fmnist.serving.images import SIZE, image_files, prepare, read
-from fmnist.utils.errors import DataError
+from fmnist.utils.errors import DataError, run_stage
+from tests.conftest import write_params
 
 
 def garment(h: int = 28, w: int = 20) -> np.ndarray:
@@ -96,9 +99,9 @@ def test_folders_give_their_files_and_an_empty_or_missing_path_is_refused(tmp_pa
         (tmp_path / "pics" / name).write_bytes(b"")
     assert [p.name for p in image_files([tmp_path / "pics"])] == ["a.jpg", "b.png"]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"empty is an empty folder"):
+    with pytest.raises(DataError, match=r"empty is an empty folder; name image files or a folder that holds some$"):
         image_files([tmp_path / "empty"])
-    with pytest.raises(DataError, match=r"nowhere\.png does not exist"):
+    with pytest.raises(DataError, match=r"nowhere\.png does not exist$"):
         image_files([tmp_path / "nowhere.png"])
 
 
@@ -131,3 +134,66 @@ def test_an_animation_is_read_at_its_first_frame_and_says_how_many_it_has(tmp_pa
 def read_still(tmp_path, image: Image.Image) -> Image.Image:
     image.save(tmp_path / "still.gif")
     return read(tmp_path / "still.gif")
+
+
+@pytest.fixture
+def in_project(tmp_path, monkeypatch):
+    """A working directory with a params.yaml: all fmnist.predict reads before the pictures."""
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    return tmp_path
+
+
+def test_predict_given_a_bad_file_exits_1_with_one_line_and_prints_nothing_before(in_project, capsys, monkeypatch):
+    Image.fromarray(garment()).save("good.png")
+    Path("notes.png").write_text("not a picture\n")
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8)).save(buffer, "PNG")
+    Path("cut.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    Image.new("L", (120, 120)).save("bomb.png")
+    cases = {
+        "notes.png": "error: notes.png is not an image Pillow can read",
+        "cut.png": "error: cut.png cannot be decoded: image file is truncated",
+        "bomb.png": (
+            "error: bomb.png has more pixels than Pillow's decompression-bomb limit (10000); scale it down first"
+        ),
+    }
+    for bad, message in cases.items():
+        if bad == "bomb.png":
+            monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)  # a bomb, scaled down to test quickly
+        # The good picture first: it is read, but nothing is printed and no model is loaded.
+        assert run_stage(predict.main, ["good.png", bad, "--family", "mlp"]) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.count("\n") == 1
+        assert err.startswith(message), err
+
+
+def test_predict_skips_a_file_in_a_folder_that_is_no_image_and_names_it(in_project, capsys):
+    Path("photos").mkdir()
+    Path("photos/README.txt").write_text("holiday photos\n")
+    Image.new("L", (28, 28), 255).save("photos/white.png")  # blank: answered with no model
+    assert run_stage(predict.main, ["photos", "--family", "mlp"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "mlp (named by --family):",
+        "photos/white.png: no object found (nothing in it stands out from the background)",
+    ]
+    assert err == "skipped photos/README.txt: not an image Pillow can read\n"
+
+    Path("photos/white.png").unlink()
+    assert run_stage(predict.main, ["photos", "--family", "mlp"]) == 1
+    assert capsys.readouterr().err == (
+        "error: no image among photos/README.txt; name image files or a folder that holds some\n"
+    )
+    # Named on the command line, the same file is an error, not a skip.
+    assert run_stage(predict.main, ["photos/README.txt", "--family", "mlp"]) == 1
+    assert capsys.readouterr().err == "error: photos/README.txt is not an image Pillow can read\n"
+
+
+def test_predict_help_reads_as_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        predict.main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Classify your own pictures with a trained model: python -m fmnist.predict IMAGE_OR_FOLDER..." in shown
+    assert "`" not in shown

@@ -225,7 +225,10 @@ def test_a_which_matters_more_claim_weighs_both_factors():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "seed002-progression", "--epochs", "0"], "--epochs 0 is not allowed; expected an integer >= 1"),
+        (
+            ["run", "seed002-progression", "--epochs", "0"],
+            "error: --epochs 0 is not allowed; expected an integer >= 1 and <= 1000\n",
+        ),
         (["run", "seed002-progression", "--epochs", "-3"], "--epochs -3 is not allowed"),
         (["run", "seed002-progression", "--jobs", "x"], "--jobs x is not allowed; expected an integer >= 1"),
         (["run", "seed002-progression", "--repeats", "0"], "--repeats 0 is not allowed"),

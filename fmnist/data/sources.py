@@ -87,6 +87,13 @@ def _reason(err: Exception, timeout: float) -> str:
         return str(err)
     if isinstance(err, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return f"timed out after {timeout:g}s"
+    # A server that never answers, once urllib3's retries are spent: requests calls that a
+    # ConnectionError, though the connection was made and the answer timed out. (urllib3's refused
+    # connection subclasses its timeout, for old callers' sake.)
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    timed_out = isinstance(reason, urllib3.exceptions.TimeoutError)
+    if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return f"timed out after {timeout:g}s"
     if isinstance(err, requests.ConnectionError):
         return "cannot connect"
     return f"{type(err).__name__}: {err}"

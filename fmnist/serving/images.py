@@ -21,6 +21,10 @@ SIZE = 28
 OBJECT_LEVEL = 10
 
 
+class NotAnImageError(DataError):
+    """A file Pillow does not recognise as any image format (a note, a PDF): skipped inside a folder."""
+
+
 def read(path: Path) -> Image.Image:
     """Decode ``path`` fully, upright (EXIF orientation), or raise :class:`DataError` naming it.
 
@@ -37,7 +41,7 @@ def read(path: Path) -> Image.Image:
                 upright.info["frames"] = frames  # so that the answer can say which frame it is of
                 return upright
     except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image Pillow can read") from None
+        raise NotAnImageError(f"{path} is not an image Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(
             f"{path} has more pixels than Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS}); "
