@@ -123,6 +123,24 @@ def write_gz_dir(directory: Path, files: dict[str, bytes]) -> Path:
     return directory
 
 
+@functools.cache
+def registry_unreachable() -> str | None:
+    """None if pip reaches its package index (as configured here), else why not, for a skip."""
+    ask = [sys.executable, "-m", "pip", "index", "versions", "pip", "--disable-pip-version-check"]
+    try:
+        answer = subprocess.run(ask, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "pip's package index did not answer within 60 s (an offline machine)"
+    if answer.returncode != 0:
+        return f"pip cannot reach its package index (an offline machine): {answer.stderr.strip()[-200:]}"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("network") and (why := registry_unreachable()):
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_runtime() -> None:
     """Fix TensorFlow's threads before any test runs an op: they cannot change afterwards."""

@@ -55,6 +55,7 @@ def test_side_by_side_alternates_who_goes_first_and_drops_the_tracing_round(monk
     assert medians == {"ours": 2.0, "plain": 4.0}
 
 
+@pytest.mark.e2e  # git init, dvc init and dvc repro in a temporary repository
 def test_the_benchmark_refuses_a_project_whose_pipeline_is_not_built(tmp_path):
     # Its no-op row would otherwise time a whole repro, and its throughput rows find no data.
     env = bench.venv_env()

@@ -99,7 +99,7 @@ def free_ports(n: int) -> list[int]:
 
 @pytest.mark.slow
 def test_multi_worker_trains_on_two_processes_and_only_the_chief_writes(project, tmp_path):
-    write_params(project, train={**TRAIN, "epochs": 1, "batch_size": 32, "distribute": "multi_worker"}, families=TINY)
+    write_params(project, train={**TRAIN, "batch_size": 32, "distribute": "multi_worker"}, families=TINY)
     worker = copy_project(project, tmp_path / "worker")
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
 
@@ -118,10 +118,10 @@ def test_multi_worker_trains_on_two_processes_and_only_the_chief_writes(project,
         "hosts": 2,
         "global_batch_size": 64,
     }
-    assert summary(project)["epochs_run"] == 1
+    # It learned: the chief's validation curve and its saved model, on test images, well above chance.
     metrics = json.loads((project / "metrics/train/mlp/metrics.json").read_text())
-    assert 0 <= metrics["eval"]["accuracy"] <= 1
-    assert accuracy_on_test(project) >= 0  # the chief's model loads and predicts
+    assert metrics["eval"]["accuracy"] > 0.5
+    assert accuracy_on_test(project) > 0.5
 
 
 @pytest.mark.parametrize(
@@ -147,6 +147,10 @@ def test_multi_worker_trains_on_two_processes_and_only_the_chief_writes(project,
 def test_a_strategy_that_cannot_exist_fails_in_one_line_before_writing(
     project, monkeypatch, capsys, train_params, tf_config, message
 ):
+    import tensorflow as tf
+
+    if "devices" in train_params and tf.config.list_physical_devices("GPU"):
+        pytest.skip("the message names this machine's devices: written for one with no GPU (CPU:0 only)")
     write_params(project, train=train_params, families=TINY)
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)

@@ -19,7 +19,8 @@ def test_the_gpu_install_asks_for_the_tensorflow_the_cpu_install_pins():
     assert pins("requirements-gpu.txt") == {"tensorflow": pins("requirements.txt")["tensorflow-cpu"]}
 
 
-@pytest.mark.slow  # asks the package registry
+@pytest.mark.slow
+@pytest.mark.network
 def test_the_gpu_install_resolves_against_constraints(tmp_path):
     report = tmp_path / "report.json"
     pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]

@@ -87,6 +87,21 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_built_commit(request):
+    """After every test of the shared repository, passed or failed: its branch at the built commit,
+    the workspace as committed. A test that commits, adds a remote or dies half-way through an
+    experiment cannot leak into the next."""
+    yield
+    if "repo" not in request.fixturenames:
+        return
+    repo = request.getfixturevalue("repo")
+    sh(repo, "git", "checkout", "-q", "-f", "main")  # a killed dvc exp run leaves HEAD detached
+    built = sh(repo, "git", "rev-list", "-n", "1", "--grep=^repro$", "main").stdout.strip()
+    sh(repo, "git", "reset", "-q", "--hard", built)
+    sh(repo, "dvc", "checkout", "--force", quiet=True)
+
+
 def ran_trainings(result: subprocess.CompletedProcess) -> set[str]:
     return {family for family in TINY if f"Running stage 'train@{family}'" in result.stdout}
 

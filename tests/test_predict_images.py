@@ -69,9 +69,15 @@ def test_transparent_parts_count_as_a_light_background(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "I;16", "1"])
-def test_every_pillow_mode_gives_a_28x28_byte_image(tmp_path, mode):
+def test_every_pillow_mode_gives_the_garment_as_a_28x28_byte_image(tmp_path, mode):
     prepared = prepare(save(tmp_path, garment(), "g.png", mode=mode))
     assert (prepared.shape, prepared.dtype) == ((SIZE, SIZE), np.uint8)
+    if mode == "1":  # one bit a pixel, dithered: the same object in the same place, not the same levels
+        object_pixels = np.argwhere(prepared > 0)
+        assert (object_pixels.min(0).tolist(), object_pixels.max(0).tolist()) == ([0, 4], [27, 23])
+        assert np.corrcoef(prepared.ravel(), garment().ravel())[0, 1] > 0.6
+    else:  # every grey level kept: a palette of the image's own levels, 16 bits of 8-bit values
+        np.testing.assert_array_equal(prepared, garment())
 
 
 def test_bad_files_are_one_line_naming_the_file(tmp_path, monkeypatch):

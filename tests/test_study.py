@@ -248,10 +248,36 @@ def test_every_study_flag_is_checked_up_front_in_one_line(tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_cut_budget_reports_under_its_own_name_never_over_the_studys_own():
-    assert spec.Budget().report_name("seed000-grid") == "seed000-grid"
-    assert spec.Budget(epochs=2, train_limit=5000).report_name("seed000-grid") == "seed000-grid.epochs2.limit5000"
-    assert spec.Budget(epochs=2).report_name("s") == "s.epochs2"
+def test_a_cut_budget_reports_under_its_own_name_never_over_the_studys_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    record = {"metrics/studies/test.md": "the report of record\n", "metrics/studies/test.json": "{}\n"}
+    for path, text in record.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    study = {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}
+    cut = spec.Budget(epochs=2, train_limit=5000)
+    asked = []
+    finished = runs({"relu": [0.90, 0.91], "tanh": [0.80, 0.81]})
+
+    def collect(planned):
+        asked.extend(planned)
+        return finished
+
+    monkeypatch.setattr(report, "collect", collect)
+    report.report("test", study, cut, repeats=2)
+    own = {run.name for run in spec.planned_runs("test", study, spec.Budget(), 2)}
+    assert asked
+    assert own.isdisjoint(run.name for run in asked)  # the cut budget's runs, not the study's own
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [
+        "metrics/studies/test.epochs2.limit5000.json",
+        "metrics/studies/test.epochs2.limit5000.md",
+        "metrics/studies/test.json",
+        "metrics/studies/test.md",
+        "plots/studies/test.epochs2.limit5000.png",
+    ]
+    assert all((tmp_path / path).read_text() == text for path, text in record.items())
+    assert "Budget: epochs 2, train_limit 5000;" in (tmp_path / "metrics/studies/test.epochs2.limit5000.md").read_text()
 
 
 def test_the_estimate_counts_training_images_at_the_benchmarks_rate_plus_a_cost_per_run(tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ def test_train_stage_writes_byte_identical_outputs_with_no_wall_clock_figure(pro
     assert {p: p.read_bytes() for p in outputs} == first  # summary.json and dvclive's files included
 
 
+@pytest.mark.slow  # a stage in a process of its own, pinned to one core
 def test_zero_threads_mean_every_core_the_process_may_use_and_the_summary_records_the_number(project):
     # One core, as `taskset -c 0` or a container's cpuset gives: the shipped 0 resolves to 1.
     code = (
@@ -53,12 +54,19 @@ def test_the_learning_rate_is_logged_per_epoch_as_the_schedule_sets_it(project):
     assert rates[0] > rates[1] > rates[2] >= 0  # cosine decay to zero at the last step
 
 
-def test_saved_model_loads_safely_and_predicts(project):
+def test_the_saved_model_loads_and_predicts_the_validation_split_as_training_scored_it(project):
+    # (That loading runs no code a file carries: tests/test_faults_runs.py, a Lambda layer refused.)
+    import numpy as np
+
+    from fmnist.data.splits import load_split
     from fmnist.models.saving import load_model
 
     assert run_stage(train.main, ["mlp"]) == 0
     model = load_model(project / "models/mlp.keras")
-    assert model.output_shape == (None, 10)
+    x, y = load_split(project / "data/processed", "val")
+    accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
+    scored = json.loads((project / "metrics/train/mlp/metrics.json").read_text())["eval"]["accuracy"]
+    assert accuracy == pytest.approx(scored, abs=1e-6)
 
 
 def test_batch_larger_than_training_set_fails_cleanly(project, capsys):
@@ -122,6 +130,7 @@ def test_bfloat16_where_onednn_has_no_kernel_for_it_is_one_line_and_writes_nothi
     assert not (project / "metrics/train/airbench").exists()
 
 
+@pytest.mark.slow  # a stage in a process of its own
 def test_a_stage_prints_no_tensorflow_start_up_banner_and_every_other_line_of_its_stderr(project):
     # TensorFlow 2.21 logs absl's notice and "oneDNN custom operations are on" twice on import,
     # whatever TF_CPP_MIN_LOG_LEVEL says: twice per stage in every log of make run.

@@ -41,6 +41,11 @@ def fit(family, cfg, splits, tmp_path):
     return model, summary
 
 
+def curve(tmp_path, metric: str) -> list[str]:
+    """The rows of one dvclive curve of a run (``train/loss``, ``eval/loss``), header dropped."""
+    return (tmp_path / f"live/plots/metrics/{metric}.tsv").read_text().splitlines()[1:]
+
+
 # The conv families take seconds each: in make test, not make test-fast.
 CONV_SLOW = [pytest.param(f, marks=pytest.mark.slow) if f in {"cnn", "alexnet"} else f for f in TINY]
 
@@ -145,14 +150,16 @@ def test_label_smoothing_smooths_and_crossentropy_does_not():
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_is_built_with_its_settings(name):
-    opt = loop.optimizer(config(optimizer=name, momentum=0.8, nesterov=True, weight_decay=0.01), 10)
+    cfg = config(optimizer=name, learning_rate=0.0123, lr_schedule="constant", momentum=0.8, nesterov=True)
+    opt = loop.optimizer({**cfg, "weight_decay": 0.01}, 10)
     expected = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "nadam": "Nadam"}[name]
     assert type(opt).__name__ == expected
-    if name == "sgd":
+    assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.0123)
+    if name in ("sgd", "rmsprop"):
         assert opt.momentum == 0.8
+    if name == "sgd":
         assert opt.nesterov
-    if name == "adamw":
-        assert opt.weight_decay == 0.01
+    assert opt.weight_decay == (0.01 if name == "adamw" else None)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
@@ -175,8 +182,12 @@ def test_learning_rate_schedules(schedule):
 
 @pytest.mark.parametrize("loss_function", LOSSES)
 def test_every_loss_trains(loss_function, splits, tmp_path):
-    _, summary = fit("mlp", config(loss_function=loss_function), splits, tmp_path)
-    assert summary["epochs_run"] == 1
+    model, _ = fit("mlp", config(loss_function=loss_function, epochs=4, hidden=[32]), splits, tmp_path)
+    expected = {"crossentropy": "CategoricalCrossentropy", "kl_divergence": "KLDivergence"}
+    assert type(model.loss).__name__ == expected.get(loss_function, "CategoricalCrossentropy")
+    losses = [float(row.split("\t")[-1]) for row in curve(tmp_path, "train/loss")]
+    assert len(losses) == 4
+    assert losses[-1] < 0.8 * losses[0], losses
 
 
 def test_batch_norm_and_dropout_are_placed_as_asked():
@@ -261,13 +272,20 @@ def test_augmentation_without_shift_only_mirrors_images(splits):
     assert 0 < sum(mirrored) < 64
 
 
-def test_early_stopping_stops_and_reports_best_epoch(splits, tmp_path):
+@pytest.mark.parametrize("restore", [True, False])
+def test_early_stopping_stops_reports_the_best_epoch_and_restores_its_weights_if_asked(splits, tmp_path, restore):
     # Patience 1 with a learning rate high enough for the val loss to bounce (but not to blow up)
-    # stops well before 30 epochs.
-    cfg = config(epochs=30, early_stopping=1, optimizer="adam", learning_rate=0.05)
-    _, summary = fit("mlp", cfg, splits, tmp_path)
-    assert summary["epochs_run"] < 30
-    assert 1 <= summary["best_epoch"] <= summary["epochs_run"]
+    # stops well before 30 epochs, one epoch after the best.
+    cfg = config(epochs=30, early_stopping=1, restore_best_weights=restore, optimizer="adam", learning_rate=0.05)
+    model, summary = fit("mlp", cfg, splits, tmp_path)
+    val_loss = [float(row.split("\t")[-1]) for row in curve(tmp_path, "eval/loss")]
+    assert summary["epochs_run"] == len(val_loss) < 30
+    assert summary["best_epoch"] == int(np.argmin(val_loss)) + 1 == summary["epochs_run"] - 1
+    final_loss, _ = model.evaluate(
+        inputs.dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0), verbose=0
+    )
+    kept = min(val_loss) if restore else val_loss[-1]  # the best epoch's weights, or the last's
+    assert final_loss == pytest.approx(kept, rel=1e-5)
 
 
 def test_test_curve_logs_test_metrics_per_epoch(splits, tmp_path):
