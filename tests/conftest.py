@@ -166,6 +166,7 @@ class Route:
     delay: float = 0.0  # seconds to stall after the headers
     stall: float = 0.0  # seconds to stall before answering at all
     declared_length: int | None = None  # Content-Length to claim, if not len(body)
+    send_length: bool = True  # False: no Content-Length; the body ends when the connection closes
     location: str | None = None  # a redirect's target path
     hits: int = 0
 
@@ -194,7 +195,8 @@ def http_server() -> Iterator[Server]:
             time.sleep(route.stall)
             self.send_response(route.status)
             length = route.declared_length if route.declared_length is not None else len(route.body)
-            self.send_header("Content-Length", str(length))
+            if route.send_length:
+                self.send_header("Content-Length", str(length))
             if route.location:
                 self.send_header("Location", route.location)
             self.end_headers()

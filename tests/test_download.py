@@ -45,6 +45,14 @@ def test_wrong_checksum_rejected_then_next(http_server, synthetic, capsys):
     assert "does not match the pinned" in capsys.readouterr().err
 
 
+def test_a_body_with_no_content_length_is_still_capped_as_it_streams(http_server, synthetic, monkeypatch):
+    monkeypatch.setattr(fetching, "MAX_DOWNLOAD_BYTES", 100_000)
+    http_server.routes[f"/{NAME}.gz"] = Route(bytes(300_000), send_length=False)
+    with pytest.raises(fetching.DownloadError) as err:
+        fetch(NAME, [http_server.url], synthetic)
+    assert f"({http_server.url}: body is larger than any Fashion-MNIST file)" in str(err.value)
+
+
 def test_truncated_body_rejected(http_server, synthetic):
     # A whole, valid gzip file, but fewer bytes than the Content-Length announced, then the
     # connection closed: only the length check can tell that the body was cut.

@@ -103,6 +103,31 @@ def test_evaluate_averages_a_familys_own_views_and_scores_every_choice_on_the_va
     assert mlp["views"]["test_accuracy_one_view"] == mlp["test"]["accuracy"]
 
 
+def test_predict_answers_every_test_image_as_evaluate_scored_it_through_airbenchs_ten_views(project):
+    # airbench is evaluated with flip_shifts (10 passes, averaged); predict must use the same views.
+    from fmnist import predict
+    from fmnist.config.params import load_params
+
+    write_params(
+        project,
+        train={"epochs": 2, "batch_size": 32},
+        families=TINY,
+        evaluate={**EVALUATE, "airbench": {"views": "flip_shifts"}},
+    )
+    assert run_stage(evaluate.main, ["airbench"]) == 0
+    metrics = json.loads((project / "metrics/evaluate/airbench/metrics.json").read_text())
+    assert metrics["views"]["forward_passes"] == 10
+    with np.load(project / "data/processed/test.npz") as npz:
+        images = npz["images"]
+    with (project / "metrics/evaluate/airbench/predictions.csv").open() as f:
+        evaluated = [line.split(",")[1].strip() for line in f.readlines()[1:]]
+    probs = predict.classify(images, "airbench", load_params())
+    assert [CLASS_NAMES[i] for i in probs.argmax(axis=1)] == evaluated
+    # The views matter here: one pass alone gives other probabilities, so agreeing means something.
+    one_view = predict.classify(images, "airbench", {**load_params(), "evaluate": {**EVALUATE, "views": "none"}})
+    assert not np.allclose(one_view, probs)
+
+
 def test_evaluate_reruns_to_identical_bytes(project):
     outputs = [
         "metrics/evaluate/mlp/metrics.json",

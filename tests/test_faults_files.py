@@ -99,13 +99,51 @@ def test_a_damaged_file_a_stage_reads_is_one_line_naming_it_and_the_command_that
     assert files(project) == before  # nothing written, nothing left behind
 
 
-def test_a_file_another_stage_makes_that_is_missing_names_the_command_that_makes_it(project, capsys):
-    (project / "metrics/evaluate/mlp/metrics.json").unlink()
-    assert run_stage(compare.main, []) == 1
-    assert capsys.readouterr().err == (
-        "error: metrics/evaluate/mlp/metrics.json is missing; make it with 'dvc repro evaluate@mlp' "
-        "(or fetch it with 'dvc pull')\n"
-    )
+@pytest.mark.parametrize(
+    ("missing", "reader", "line"),
+    [
+        (
+            "metrics/evaluate/mlp/metrics.json",
+            (compare, []),
+            "error: metrics/evaluate/mlp/metrics.json is missing; make it with 'dvc repro evaluate@mlp' "
+            "(or fetch it with 'dvc pull')",
+        ),
+        (
+            "models/mlp.keras",
+            (evaluate, ["mlp"]),
+            "error: models/mlp.keras does not exist; train it first with 'dvc repro train@mlp'",
+        ),
+        (
+            "models/mlp.keras",
+            (export, ["mlp"]),
+            "error: models/mlp.keras does not exist; train it first with 'dvc repro train@mlp'",
+        ),
+        (
+            "metrics/compare/metrics.json",
+            (predict, ["shirt.png"]),
+            "error: metrics/compare/metrics.json does not exist, so there is no best family yet; run 'make run' "
+            "or name --family",
+        ),
+        (
+            "data/processed/meta.json",
+            (predict, ["shirt.png", "--family", "mlp"]),
+            "error: data/processed/meta.json does not exist; make it with 'dvc repro preprocess', or fetch it "
+            "with 'dvc pull'",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "/" in v and not v.startswith("error") else "",
+)
+def test_a_file_another_stage_makes_that_is_missing_names_the_command_that_makes_it(
+    project, capsys, missing, reader, line
+):
+    (project / missing).unlink()
+    before = files(project)
+    module, args = reader
+    assert run_stage(module.main, args) == 1
+    out, err = capsys.readouterr()
+    assert err == line + "\n"
+    assert out == ""
+    assert files(project) == before  # nothing written
 
 
 def full_disk_on(monkeypatch, name: str) -> None:

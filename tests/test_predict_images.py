@@ -203,3 +203,29 @@ def test_predict_help_reads_as_plain_text(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     assert "Classify your own pictures with a trained model: python -m fmnist.predict IMAGE_OR_FOLDER..." in shown
     assert "`" not in shown
+
+
+def test_a_photo_is_read_upright_as_its_exif_orientation_says(tmp_path):
+    # Stored turned a quarter to the left, with the tag a camera writes: "turn right to show".
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(garment())))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    stored.save(tmp_path / "phone.png", exif=exif)
+    np.testing.assert_array_equal(prepare(read(tmp_path / "phone.png")), garment())
+
+
+def test_a_palette_pictures_transparent_colour_is_background(tmp_path):
+    # A dark garment on a transparent palette colour: the transparent part is the light background a
+    # product photo has, so the garment comes out light on black. Were the transparency ignored, the
+    # background would be black (palette entry 0) and the garment too dark to find.
+    indices = np.zeros((SIZE, SIZE), np.uint8)
+    indices[:, 4:24] = 1
+    picture = Image.fromarray(indices, mode="P")
+    picture.putpalette([0, 0, 0, 60, 60, 60] + [0, 0, 0] * 254)
+    picture.save(tmp_path / "cut-out.png", transparency=0)
+    same_on_white = Image.fromarray(np.where(indices == 1, 60, 255).astype(np.uint8))
+    same_on_white.save(tmp_path / "on-white.png")
+    prepared = prepare(read(tmp_path / "cut-out.png"))
+    np.testing.assert_array_equal(prepared, prepare(read(tmp_path / "on-white.png")))
+    assert prepared[:, 0].max() == 0
+    assert prepared[SIZE // 2, SIZE // 2] > 150

@@ -1,11 +1,14 @@
 """The study CLI's logic: configurations, names, overrides, and the statistics behind verdicts."""
 
+import json
+import subprocess
+
 import pytest
 import yaml
 
 from fmnist.config.params import validate_all
 from fmnist.studies import report, spec, statistics
-from tests.conftest import ROOT, committed, merged, shipped_raw
+from tests.conftest import ROOT, committed, merged, shipped_raw, write_params
 
 GRID = {
     "seed": "test",
@@ -333,3 +336,58 @@ def test_a_study_run_without_dvc_on_path_says_to_activate_the_venv(tmp_path, mon
     assert err.count("\n") == 1
     assert "error: no 'dvc' command on PATH; activate the project's venv (source .venv/bin/activate)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "params.yaml"]  # nothing queued or written
+
+
+# `dvc exp show --all-commits --json` of DVC 3.67.1, made in a scratch repository: a baseline with
+# accuracy 0.1, then two queued experiments run by `dvc exp run --run-all`: "good" (0.5) and
+# "bad", whose command exited 3.
+EXP_SHOW = ROOT / "tests/data/dvc_exp_show.json"
+
+
+def shown_experiments() -> dict:
+    from fmnist.studies import runner
+
+    return runner.parse_experiments(json.loads(EXP_SHOW.read_text()))
+
+
+def test_experiments_are_read_from_dvcs_own_json_with_their_state():
+    found = shown_experiments()
+    assert sorted(found) == ["bad", "good"]  # the workspace and the baseline are not experiments
+    assert (found["good"]["state"], found["bad"]["state"]) == ("success", "failed")
+    metrics = found["good"]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]
+    assert metrics == {"test": {"accuracy": 0.5}}
+
+
+def test_a_failed_run_is_not_collected_though_dvc_shows_it_with_the_baselines_metrics(monkeypatch):
+    from fmnist.studies import runner
+
+    found = shown_experiments()
+    assert found["bad"]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["test"]["accuracy"] == 0.1
+    planned = spec.planned_runs("test", {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}, spec.Budget(), 1)
+    monkeypatch.setattr(runner, "experiments", lambda: {planned[0].name: found["good"], planned[1].name: found["bad"]})
+    collected = runner.collect(planned)
+    assert [(r.name, r.accuracy) for r in collected] == [(planned[0].name, 0.5)]
+
+
+def test_a_study_whose_runs_failed_says_how_many_and_where_the_log_is_and_records_no_wall_time(
+    tmp_path, monkeypatch, capsys
+):
+    from fmnist.studies import runner
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    study = {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}
+    planned = spec.planned_runs("test", study, spec.Budget(), 1)
+    found = shown_experiments()
+    states = iter([{}, {planned[0].name: found["good"], planned[1].name: found["bad"]}])
+    monkeypatch.setattr(runner, "experiments", lambda: next(states))
+    queued = []
+    monkeypatch.setattr(runner, "dvc", lambda *args: queued.append(args) or "")
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda args, **kw: real_popen(["true"], **kw))  # the queue
+    with pytest.raises(spec.StudyError) as err:
+        runner.run("test", study, spec.Budget(), repeats=1, jobs=2)
+    bad = planned[1].name
+    assert str(err.value) == f"1 of 2 runs failed, e.g. {bad}; see 'dvc queue logs {bad}', then run again"
+    assert [args[:4] for args in queued] == [("exp", "run", "--queue", "--name")] * 2
+    assert not (tmp_path / runner.RUN_RECORDS).exists()

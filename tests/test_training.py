@@ -168,8 +168,10 @@ def test_learning_rate_schedules(schedule):
     lr = loop.learning_rate(cfg, steps_per_epoch=10)
     if schedule in ("constant", "plateau"):
         assert lr == 0.1
-        has_plateau = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in loop.callbacks(cfg))
-        assert has_plateau == (schedule == "plateau")
+        plateau = [c for c in loop.callbacks(cfg) if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+        assert len(plateau) == (schedule == "plateau")
+        if plateau:  # lr_decay_factor and lr_decay_epochs: its factor and its patience
+            assert (plateau[0].factor, plateau[0].patience, plateau[0].monitor) == (0.5, 2, "val_loss")
     elif schedule == "cosine":
         assert float(lr(0)) == pytest.approx(0.1)
         assert float(lr(50)) == pytest.approx(0.05)

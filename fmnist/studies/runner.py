@@ -136,7 +136,8 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
     failed = sorted(n for n in names if states.get(n) != "success")
     if failed:
         raise StudyError(
-            f"{len(failed)} runs failed, e.g. {failed[0]}; see 'dvc queue logs {failed[0]}', then run again"
+            f"{len(failed)} of {len(names)} runs failed, e.g. {failed[0]}; "
+            f"see 'dvc queue logs {failed[0]}', then run again"
         )
     RUN_RECORDS.mkdir(parents=True, exist_ok=True)
     record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
