@@ -92,12 +92,21 @@ def write_records(records: list[dict[str, str]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.record", description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="clone into DIR (a path that does not exist yet) and keep it: its DVC cache holds the record's "
+        "outputs, so after 'git pull' of the record's commit it is up to date, ready for 'make test'",
+    )
+    args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists():
+        raise UserError(f"--keep {args.keep}: that path exists; name one that does not")
     if git("status", "--porcelain"):
         raise UserError("the working tree has uncommitted changes; commit or stash them: a record is of a commit")
     commit = git("rev-parse", "--short", "HEAD").strip()
     with tempfile.TemporaryDirectory(prefix="record-") as tmp:
-        clone = Path(tmp) / "clone"
+        clone = args.keep.resolve() if args.keep is not None else Path(tmp) / "clone"
         git("clone", "-q", str(ROOT), str(clone))
         start = time.perf_counter()
         # make run ends with the verdict against HEAD; it exits 1 when a family differs.

@@ -269,6 +269,14 @@ def test_a_records_verdict_groups_the_families_by_verdict():
     assert summary(mixed) == "mlp, dnn: bit-identical; cnn: reproduced within noise"
 
 
+def test_a_record_is_refused_a_keep_folder_that_exists_before_anything_is_cloned(tmp_path, monkeypatch, capsys):
+    from benchmarks import record
+
+    monkeypatch.setattr(record, "git", lambda *args, **kw: pytest.fail("nothing may be cloned"))
+    assert run_stage(record.main, ["--keep", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"error: --keep {tmp_path}: that path exists; name one that does not\n"
+
+
 def test_a_record_is_refused_from_a_working_tree_with_changes(tmp_path, monkeypatch, capsys):
     from benchmarks import record
 
