@@ -51,6 +51,12 @@ QUICK_PROFILE = [
         for arg in ("-S", f"families.{name}.epochs=2")
     ],
 ]
+
+
+def quick_profile_command() -> str:
+    return "dvc exp run " + " ".join(QUICK_PROFILE)
+
+
 LATENCY_RUNS = 200  # single-image predictions behind each median latency
 
 
@@ -204,7 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full", action="store_true", help="also time a from-scratch dvc repro in a clone")
     parser.add_argument("--images", type=int, default=0, help="training images per throughput epoch; 0: all")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each side, alternating")
+    parser.add_argument(
+        "--quick-profile",
+        action="store_true",
+        help="print the quick profile's command for params.yaml's families (docs/performance.md, README) and stop",
+    )
     args = parser.parse_args(argv)
+    if args.quick_profile:
+        print(quick_profile_command())
+        return
     os.chdir(ROOT)
     require_up_to_date(ROOT)
     params = load_params()

@@ -109,12 +109,16 @@ def test_shipped_studies_load_and_their_claims_name_real_levels():
             assert named <= levels, claim
 
 
-def test_the_headline_study_repeats_every_shipped_family_and_judges_each_against_its_seed():
+def test_the_headline_study_repeats_every_shipped_family_and_judges_those_a_seed_had():
+    # A family no seed had (a LeNet-5 added as docs/extending.md says) is in the grid with no claim:
+    # its headline row has its figures and no seed verdict.
     from fmnist.config.params import load_params
 
     study = spec.load_studies()["headline-seeds"]
-    assert [c.family for c in spec.configurations(study)] == list(load_params()["families"])
-    assert {claim["level"] for claim in study["claims"]} == set(load_params()["families"])
+    families = list(load_params()["families"])
+    assert [c.family for c in spec.configurations(study)] == families
+    assert {claim["level"] for claim in study["claims"]} <= set(families)
+    assert {claim["level"] for claim in study["claims"]} >= {"mlp", "dnn", "cnn", "alexnet", "airbench"}
 
 
 def test_a_run_of_the_shipped_settings_overrides_nothing_so_dvc_restores_it_from_its_cache():
