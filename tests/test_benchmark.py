@@ -35,7 +35,7 @@ def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_sho
     params = validate_all(params)
     families = list(params["families"])
     assert {family: family_config(params, family)["epochs"] for family in families} == dict.fromkeys(families, 2)
-    regenerate = "the quick profile changed with the families: python -m benchmarks.bench --quick-profile prints it"
+    regenerate = "the quick profile changed with the families; regenerate it: python -m fmnist.docs"
     for page in ("docs/performance.md", "README.md"):
         assert bench.quick_profile_command() in (ROOT / page).read_text(), f"{page}: {regenerate}"
 
@@ -77,7 +77,7 @@ def test_the_performance_page_shows_the_committed_benchmark():
     start, end = "<!-- benchmark:start -->\n", "\n<!-- benchmark:end -->"
     shown = page[page.index(start) + len(start) : page.index(end)]
     rows = json.loads(committed("metrics/benchmark.json"))["rows"]
-    assert shown == bench.table(rows), "copy the table that python -m benchmarks.bench printed"
+    assert shown == bench.table(rows), "regenerate it: python -m fmnist.docs"
 
 
 def test_a_trial_trains_with_the_changed_keys_and_reports_validation_only(project, capsys, monkeypatch):

@@ -2,7 +2,10 @@
 
 import re
 
-from tests.conftest import ROOT
+import pytest
+
+from fmnist.utils.errors import run_stage
+from tests.conftest import ROOT, committed
 
 PAGES = [ROOT / "README.md", ROOT / "benchmarks/README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -27,3 +30,54 @@ def test_every_docs_page_is_linked_from_the_readme():
     readme = (ROOT / "README.md").read_text()
     for page in (ROOT / "docs").glob("*.md"):
         assert f"](docs/{page.name})" in readme, f"the README's documentation table lacks docs/{page.name}"
+
+
+# What python -m fmnist.docs reads, as committed: the docs are held to the results of record, not to a
+# rerun left in the working tree.
+GENERATED_FROM = [
+    "README.md",
+    "docs/parameters.md",
+    "docs/performance.md",
+    "docs/reproducibility.md",
+    "dvc.lock",
+    "metrics/benchmark.json",
+    "metrics/compare/comparison.md",
+    "metrics/compare/metrics.json",
+    "metrics/studies/headline-seeds.json",
+    "metrics/studies/headline-seeds.md",
+]
+
+
+@pytest.fixture
+def committed_copy(tmp_path, monkeypatch):
+    from fmnist import docs
+
+    for path in GENERATED_FROM:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(committed(path))
+    monkeypatch.setattr(docs, "ROOT", tmp_path)
+    return tmp_path
+
+
+def test_the_docs_command_finds_every_generated_part_already_as_it_would_write_it(committed_copy, capsys):
+    from fmnist import docs
+
+    assert run_stage(docs.main, []) == 0
+    assert capsys.readouterr().out == ""  # nothing to rewrite
+    assert all((committed_copy / path).read_text() == committed(path) for path in GENERATED_FROM)
+
+
+def test_the_docs_command_rewrites_a_stale_block_and_a_quick_profile_missing_a_family(committed_copy, capsys):
+    from fmnist import docs
+
+    readme = committed_copy / "README.md"
+    text = readme.read_text()
+    start = text.index("<!-- comparison:start -->")
+    row = text.index("| **", start)  # the best family's row, its name padded as the table pads it
+    stale = text[:row] + "| stale |" + text[text.index("\n", row) :]
+    assert " -S families.airbench.epochs=2" in stale
+    stale = stale.replace(" -S families.airbench.epochs=2", "")
+    readme.write_text(stale)
+    assert run_stage(docs.main, []) == 0
+    assert capsys.readouterr().out == "rewrote README.md\n"
+    assert readme.read_text() == committed("README.md")

@@ -247,4 +247,4 @@ def test_readme_shows_the_committed_comparison():
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- comparison:start -->\n", "<!-- comparison:end -->"
     shown = readme[readme.index(start) + len(start) : readme.index(end)]
-    assert shown == committed("metrics/compare/comparison.md")
+    assert shown == committed("metrics/compare/comparison.md"), "regenerate it: python -m fmnist.docs"

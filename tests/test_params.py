@@ -28,7 +28,7 @@ def error(changes) -> str:
 
 def test_the_parameter_reference_is_generated_from_the_schema_and_the_shipped_values():
     page = (ROOT / "docs/parameters.md").read_text()
-    assert page == reference_page(), "regenerate it: python -m fmnist.config.params > docs/parameters.md"
+    assert page == reference_page(), "regenerate it: python -m fmnist.docs"
     assert all(f"`{name}`" in page for name, _ in leaves())
 
 

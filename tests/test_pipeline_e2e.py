@@ -708,3 +708,68 @@ def test_a_new_family_is_one_module_and_one_params_block(repo):
         shutil.rmtree(repo / out, ignore_errors=True)
     (repo / "models/softmax.keras").unlink(missing_ok=True)
     restore(repo)
+
+
+LENET = '''"""lenet: LeNet-5 (LeCun et al., 1998) for 28x28 inputs; no seed has it."""
+
+from fmnist.config.schema import Param
+
+HELP = "LeCun's LeNet-5: two conv-pool stages and two dense layers."
+KEYS = {"filters": Param("Filters of each 5x5 conv stage.", kind=list, item=int, min_items=1, ge=1)}
+
+
+def build(cfg):
+    from fmnist.models.blocks import classifier, conv, dense, image_input, layers
+
+    inputs = image_input()
+    x = inputs
+    for filters in cfg["filters"]:
+        x = conv(x, filters, cfg, kernel=5)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = dense(x, 120, cfg)
+    x = dense(x, 84, cfg)
+    return inputs, classifier(x, cfg)
+'''
+
+
+@pytest.mark.slow  # the unit tier, in a clone: minutes
+def test_a_family_added_as_this_page_says_keeps_the_unit_tier_green(tmp_path):
+    # docs/extending.md's steps, taken as a newcomer would in a clone of the committed project.
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(ROOT), str(clone))
+    (clone / "fmnist/models/families/lenet.py").write_text(LENET)
+    params = clone / "params.yaml"
+    params.write_text(
+        params.read_text().replace("\nevaluate:\n", "  lenet:\n    filters: [6, 16]\n    epochs: 10\n\nevaluate:\n", 1)
+    )
+    dvc_yaml = clone / "dvc.yaml"
+    plot = (
+        '  - "lenet: test confusion matrix, normalised per true class":\n      template: confusion_normalized\n'
+        "      x: actual\n      y:\n        metrics/evaluate/lenet/predictions.csv: predicted\n"
+    )
+    text = dvc_yaml.read_text()
+    anchor = "        metrics/evaluate/airbench/predictions.csv: predicted\n"
+    text = text.replace(anchor, anchor + plot, 1)
+    text += "  lenet:\n    path: models/lenet.keras\n    type: model\n    desc: Fashion-MNIST classifier, LeNet-5\n"
+    dvc_yaml.write_text(text + "    labels: [fashion-mnist, keras, lenet]\n")
+    studies = clone / "fmnist/studies/studies.yaml"
+    grid = "      airbench: {}\n  repeats: 3\n"
+    assert grid in studies.read_text()
+    studies.write_text(studies.read_text().replace(grid, "      airbench: {}\n      lenet: {}\n  repeats: 3\n"))
+    sh(clone, sys.executable, "-m", "fmnist.docs")
+
+    changed = sorted(line[3:] for line in sh(clone, "git", "status", "--porcelain").stdout.splitlines())
+    assert changed == [
+        "README.md",  # the quick profile's command: lenet sets its own epochs
+        "docs/parameters.md",
+        "docs/performance.md",
+        "dvc.yaml",
+        "fmnist/models/families/lenet.py",
+        "fmnist/studies/studies.yaml",
+        "params.yaml",
+    ]
+    unit = sh(
+        clone, sys.executable, "-m", "pytest", "-q", "-m", "not e2e and not slow", "-p", "no:cacheprovider", check=False
+    )
+    assert unit.returncode == 0, unit.stdout[-3000:]

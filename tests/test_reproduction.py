@@ -220,7 +220,7 @@ def test_the_docs_give_each_familys_tolerance_from_the_committed_record():
         committed("metrics/studies/headline-seeds.json"),
         committed("dvc.lock"),
     )
-    assert shown == expected, "paste the output of: python -m fmnist.reproduction --tolerances"
+    assert shown == expected, "regenerate it: python -m fmnist.docs"
 
 
 def test_the_seeds_spread_counts_on_any_platform_but_only_for_the_records_configuration(record, capsys):

@@ -309,7 +309,7 @@ def test_readme_shows_the_committed_headline_study():
     start, end = "<!-- headline-seeds:start -->\n", "<!-- headline-seeds:end -->"
     shown = readme[readme.index(start) + len(start) : readme.index(end)]
     report_md = committed("metrics/studies/headline-seeds.md")
-    assert shown == report_md[report_md.index("| configuration |") :], "copy the study's tables into the README"
+    assert shown == report_md[report_md.index("| configuration |") :], "regenerate it: python -m fmnist.docs"
 
 
 def test_a_resumed_study_adds_its_wall_time_at_the_same_commit_and_starts_again_at_another():
