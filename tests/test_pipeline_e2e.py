@@ -635,32 +635,55 @@ def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
 
 
 def test_a_local_remote_carries_data_models_and_run_cache_to_a_fresh_clone(repo, tmp_path):
+    # As docs/scale-out.md says: a default remote, committed (a clone reads it from .dvc/config).
+    sh(tmp_path, "git", "init", "-q", "--bare", "origin.git")
+    sh(repo, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
+    try:
+        shared_through_a_remote(repo, tmp_path)
+    finally:
+        sh(repo, "git", "remote", "remove", "origin")
+
+
+def shared_through_a_remote(repo: Path, tmp_path: Path) -> None:
     sh(repo, "dvc", "remote", "add", "--default", "store", str(tmp_path / "remote"))
     sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "results and a remote")
-    # An experiment whose results live only in DVC's run cache.
-    tried = sh(repo, "dvc", "exp", "run", "-S", "families.mlp.hidden=[12,4]")
+    sh(repo, "git", "commit", "-qm", "a remote")
+    sh(repo, "git", "push", "-q", "origin", "main")
+    # An experiment, then back to the commit before anything is pushed: its models are in the
+    # local cache and its run records in the run cache, nowhere in the workspace.
+    tried = sh(repo, "dvc", "exp", "run", "--name", "wide", "-S", "families.mlp.hidden=[12,4]")
     assert ran_trainings(tried) == {"mlp"}
-    sh(repo, "dvc", "push", "--run-cache")
+    tried_model = (repo / "models/mlp.keras").read_bytes()
     restore(repo)
-    sh(repo, "dvc", "push")
+    sh(repo, "dvc", "push", "--run-cache")
 
     clone = tmp_path / "clone"
-    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-    pulled = sh(clone, "dvc", "pull", "--run-cache")
+    sh(tmp_path, "git", "clone", "-q", str(tmp_path / "origin.git"), str(clone))
+    pulled = sh(clone, "dvc", "pull")  # the default remote came with the clone
     assert "failed" not in pulled.stdout + pulled.stderr
     assert (clone / "models/mlp.keras").read_bytes() == (repo / "models/mlp.keras").read_bytes()
-    assert (clone / "data/processed/train.npz").exists()
     again = sh(clone, "dvc", "repro")
     assert "Running stage" not in again.stdout
     assert "Data and pipelines are up to date." in again.stdout
 
-    # The same experiment in the clone: restored from the pulled run cache, not retrained. The run
-    # records came with `pull --run-cache`; `--pull` fetches the outputs they name when needed.
-    restored = sh(clone, "dvc", "exp", "run", "--pull", "-S", "families.mlp.hidden=[12,4]")
-    assert "Stage 'train@mlp' is cached - skipping run, checking out outputs" in restored.stdout
-    assert ran_trainings(restored) == set()
-    assert "Running stage 'evaluate@mlp'" not in restored.stdout
+    # `dvc push --run-cache` sent the experiment's run records, not its outputs: the same settings
+    # in the clone are trained again.
+    retried = sh(clone, "dvc", "exp", "run", "--pull", "-S", "families.mlp.hidden=[12,4]")
+    assert ran_trainings(retried) == {"mlp"}
+    sh(clone, "git", "checkout", "HEAD", "--", ".")
+    sh(clone, "dvc", "checkout", "--force")
+
+    # `dvc exp push` sends the experiment itself: its git ref to the git remote, its outputs to the
+    # DVC remote. Pulled in a second clone, it is applied with no training, to the same bytes.
+    sh(repo, "dvc", "exp", "push", "origin", "wide")
+    second = tmp_path / "second"
+    sh(tmp_path, "git", "clone", "-q", str(tmp_path / "origin.git"), str(second))
+    sh(second, "dvc", "exp", "pull", "origin", "wide")
+    assert "wide" in sh(second, "dvc", "exp", "list", "--name-only").stdout.split()
+    sh(second, "dvc", "exp", "apply", "wide")
+    assert (second / "models/mlp.keras").read_bytes() == tried_model
+    status = sh(second, "dvc", "status")
+    assert "up to date" in status.stdout, status.stdout
 
 
 TINY_FAMILY = '''"""softmax: one dense layer on the pixels, the smallest family there is."""
