@@ -25,7 +25,8 @@ install-gpu: $(VENV)/.installed
 test: lint
 	pytest --durations=15
 
-# The unit tier: everything but the end-to-end (dvc in a temporary repo) and slow tests.
+# The unit tier: tests in this process on tiny models and synthetic data; not the end-to-end ones
+# (dvc in a temporary repo) nor the slow ones (other processes, shipped-size models, many epochs).
 test-fast: lint
 	pytest -m "not e2e and not slow" --durations=5
 
