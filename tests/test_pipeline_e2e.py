@@ -636,7 +636,7 @@ def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
 
 def test_a_local_remote_carries_data_models_and_run_cache_to_a_fresh_clone(repo, tmp_path):
     # As docs/scale-out.md says: a default remote, committed (a clone reads it from .dvc/config).
-    sh(tmp_path, "git", "init", "-q", "--bare", "origin.git")
+    sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
     sh(repo, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
     try:
         shared_through_a_remote(repo, tmp_path)
