@@ -82,12 +82,12 @@ def compile_model(
 # moving averages must forget their start within the first tenth of the run; at the full budget
 # (4,000 steps or more) that is Keras' 0.99 itself, so the results of record keep their bits.
 BATCH_NORM_MOMENTUM = 0.99
-BATCH_NORM_FORGET_STEPS = 0.1  # of the run's steps: the moving averages' window at most
+BATCH_NORM_WINDOW_FRACTION = 0.1  # the moving averages' window, 1 / (1 - momentum) steps, as a share of the run
 
 
 def batch_norm_momentum(total_steps: int) -> float:
     """Batch norm's moving-average momentum for a run of ``total_steps``: 0.99, or less for short runs."""
-    return min(BATCH_NORM_MOMENTUM, 1.0 - 1.0 / max(1.0, BATCH_NORM_FORGET_STEPS * total_steps))
+    return min(BATCH_NORM_MOMENTUM, 1.0 - 1.0 / max(1.0, BATCH_NORM_WINDOW_FRACTION * total_steps))
 
 
 def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
