@@ -27,13 +27,15 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from fmnist.config.params import family_config, load_params, shipped_params
+from fmnist.all_params import load_params, shipped_params
+from fmnist.config.params import family_config
+from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.models import model_path
 from fmnist.models.cost import training_flops_per_image
-from fmnist.training import runtime
+from fmnist.utils import runtime
 from fmnist.utils.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESSED_DIR = ROOT / "data/processed"
 COMPARE = ROOT / "metrics/compare/metrics.json"
 EVALUATED = ROOT / "metrics/evaluate"
 OUT = ROOT / "metrics/benchmark.json"
@@ -109,12 +111,11 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
     """Training images/s of the pipeline's input path and callbacks, and of plain ``fit`` on NumPy arrays."""
     import keras
 
-    from fmnist.data.splits import load_split
     from fmnist.models import families
     from fmnist.training import inputs, loop
 
     cfg = family_config(load_params(ROOT / "params.yaml"), family)
-    x, y = load_split(PROCESSED_DIR, "train")
+    x, y = load_split(ROOT / PROCESSED_DIR, "train")
     x, y = (x[:images], y[:images]) if images else (x, y)
     steps = math.ceil(len(x) / cfg["batch_size"])
 
@@ -150,12 +151,11 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
 def inference(family: str, batch_size: int) -> dict[str, float]:
     """Test-set prediction throughput at ``evaluate.batch_size`` and the median single-image latency
     of the pipeline's trained model (information, not a target)."""
-    from fmnist.data.splits import load_split
     from fmnist.evaluation.inference import images_per_second, median_latency_ms
     from fmnist.models import saving
 
-    model = saving.load_model(ROOT / "models" / f"{family}.keras")
-    x, _ = load_split(PROCESSED_DIR, "test")
+    model = saving.load_model(ROOT / model_path(family))
+    x, _ = load_split(ROOT / PROCESSED_DIR, "test")
     return {
         "images_per_second": round(images_per_second(model, x, batch_size), 1),
         "latency_ms": round(median_latency_ms(model, x, LATENCY_RUNS), 3),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fmnist.config.params import load_params
+from fmnist.all_params import load_params
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.predict import classify
 from fmnist.serving.images import prepare, read

@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmnist.config.params import family_config, load_params, parse_yaml
-from fmnist.training import runtime
-
-PROCESSED_DIR = Path("data/processed")
+from fmnist.all_params import load_params
+from fmnist.config.params import family_config
+from fmnist.config.yaml_reader import parse_yaml
+from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.utils import runtime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +36,6 @@ def main(argv: list[str] | None = None) -> None:
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     import pandas as pd
 
-    from fmnist.data.splits import load_split
     from fmnist.evaluation.inference import views_accuracy
     from fmnist.models import families
     from fmnist.training import loop

@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.config.params import evaluate_config, family_config, load_params
+from fmnist.all_params import load_params
+from fmnist.config.params import evaluate_config, family_config
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import normalize, recorded_normalization
+from fmnist.data.splits import PROCESSED_DIR, normalize, recorded_normalization
+from fmnist.models import model_path
 from fmnist.serving.images import NotAnImageError, image_files, prepare, read
-from fmnist.training import runtime
+from fmnist.utils import runtime
 from fmnist.utils.errors import DataError, run_stage
 from fmnist.utils.reading import read_json, reading
 
 COMPARISON = Path("metrics/compare/metrics.json")
-PROCESSED_DIR = Path("data/processed")
-MODELS_DIR = Path("models")
 TOP = 3
 
 
@@ -44,21 +44,13 @@ def best_family() -> str:
 def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndarray:
     """Class probabilities of prepared uint8 images (N, 28, 28) by ``family``'s trained model, over
     the test-time views its evaluation uses."""
-    model_path = MODELS_DIR / f"{family}.keras"
-    if not model_path.is_file():
-        raise DataError(
-            f"{model_path} does not exist; make it with 'dvc repro train@{family}', or fetch it with "
-            f"'dvc pull {model_path}' from a DVC remote"
-        )
-    if not (meta := PROCESSED_DIR / "meta.json").is_file():
-        raise DataError(f"{meta} does not exist; make it with 'dvc repro preprocess', or fetch it with 'dvc pull'")
+    norm = recorded_normalization(PROCESSED_DIR)  # before TensorFlow starts: a missing file is one line
     runtime.configure(family_config(params, family))  # the threads and kernels evaluate used
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.evaluation.inference import predict
     from fmnist.models import saving
 
-    norm = recorded_normalization(PROCESSED_DIR)
-    model = saving.load_model(model_path)
+    model = saving.load_model(model_path(family))
     ecfg = evaluate_config(params, family)  # the views evaluate scored it with
     return predict(model, normalize(images, norm), ecfg["batch_size"], ecfg["views"])
 

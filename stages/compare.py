@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmnist.config.params import load_params
+from fmnist.config.params import load_sections
 from fmnist.evaluation import figures
 from fmnist.evaluation.comparison import (
     REFERENCES,
@@ -25,6 +25,7 @@ from fmnist.evaluation.comparison import (
     markdown_table,
     read_curves,
 )
+from fmnist.utils import plotting
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import run_stage
 
@@ -35,7 +36,7 @@ PLOTS_DIR = Path("plots/compare")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
-    families = list(load_params()["families"])
+    families = list(load_sections()["families"])
 
     rows = [family_row(family) for family in families]
     curves = pd.concat([read_curves(family) for family in families])
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         (out / "comparison.md").write_text(markdown_table(rows, best))
         curves.to_csv(out / "curves.csv", index=False, lineterminator="\n")
         for name, fig in charts.items():
-            figures.save_figure(fig, plots / name)
+            plotting.save_figure(fig, plots / name)
     print(markdown_table(rows, best), end="")
 
 

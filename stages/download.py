@@ -10,21 +10,19 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from pathlib import Path
 
-from fmnist.config.params import load_params
+from fmnist.config.params import load_sections
+from fmnist.data.idx import RAW_DIR
 from fmnist.data.sources import REMEDY, DownloadError, fetch, http_session, probe
 from fmnist.utils.atomic import atomic_dir
 from fmnist.utils.errors import run_stage
-
-RAW_DIR = Path("data/raw")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.download", description=__doc__.splitlines()[0])
     parser.add_argument("--probe", action="store_true", help="only check that some source answers; exit 1 if none")
     args = parser.parse_args(argv)
-    params = load_params()["download"]
+    params = load_sections("download")["download"]
 
     if args.probe:
         found = probe(params["sources"], http_session(0), min(params["timeout"], 5.0))

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.config.params import evaluate_config, family_config, load_params
+from fmnist.config.params import evaluate_config, family_config, load_family
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import load_split
-from fmnist.training import runtime
+from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.evaluation.views import VIEWS
+from fmnist.models import families, model_path
+from fmnist.utils import plotting, runtime
 from fmnist.utils.atomic import atomic_dir, atomic_path, write_json
-from fmnist.utils.errors import DataError, run_stage
+from fmnist.utils.errors import run_stage
 
-PROCESSED_DIR = Path("data/processed")
-MODELS_DIR = Path("models")
 METRICS_DIR = Path("metrics/evaluate")
 PLOTS_DIR = Path("plots/evaluate")
 
@@ -42,21 +42,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("family", help="the model family to evaluate (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
-    params = load_params()
+    params = load_family(args.family, families.keys, tuple(VIEWS))
     cfg, ecfg = family_config(params, args.family), evaluate_config(params, args.family)
 
     runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
     from fmnist.evaluation import figures, metrics
     from fmnist.evaluation.inference import average, check_model, view_probabilities, views_accuracy
-    from fmnist.evaluation.views import VIEWS
-    from fmnist.models import families, saving
+    from fmnist.models import saving
 
-    model_path = MODELS_DIR / f"{args.family}.keras"
-    if not model_path.is_file():
-        raise DataError(f"{model_path} does not exist; train it first with 'dvc repro train@{args.family}'")
-    model = saving.load_model(model_path)
-    check_model(model, families.build(args.family, cfg), model_path, args.family)
+    path = model_path(args.family)
+    model = saving.load_model(path)
+    check_model(model, families.build(args.family, cfg), path, args.family)
     x, y = load_split(PROCESSED_DIR, "test")
 
     test_views = view_probabilities(model, x, ecfg["batch_size"], VIEWS[ecfg["views"]])
@@ -90,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         write_json(metrics_dir / "metrics.json", scores)
         write_predictions_csv(metrics_dir / "predictions.csv", y, probs.argmax(axis=1))
         for name, fig in charts.items():
-            figures.save_figure(fig, plots_dir / name)
+            plotting.save_figure(fig, plots_dir / name)
     print(f"{args.family}: test accuracy {scores['test']['accuracy']:.2%}, macro F1 {scores['macro']['f1']:.4f}")
 
 

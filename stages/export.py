@@ -12,24 +12,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from fmnist.config.params import evaluate_config, family_config, load_params
+from fmnist.config.params import evaluate_config, family_config, load_family
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import recorded_normalization
+from fmnist.data.splits import PROCESSED_DIR, recorded_normalization
 from fmnist.evaluation.views import VIEWS
-from fmnist.training import runtime
+from fmnist.models import families, model_path
+from fmnist.utils import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
-from fmnist.utils.errors import DataError, run_stage
+from fmnist.utils.errors import run_stage
 
-PROCESSED_DIR = Path("data/processed")
-MODELS_DIR = Path("models")
-SERVING_DIR = MODELS_DIR / "serving"
+SERVING_DIR = Path("models/serving")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.export", description=__doc__.splitlines()[0])
     parser.add_argument("family", help="the model family to export (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
-    params = load_params()
+    params = load_family(args.family, families.keys, tuple(VIEWS))
     cfg, views = family_config(params, args.family), evaluate_config(params, args.family)["views"]
 
     runtime.configure(cfg)
@@ -37,10 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from fmnist.models import saving
     from fmnist.serving.export import export
 
-    model_path = MODELS_DIR / f"{args.family}.keras"
-    if not model_path.is_file():
-        raise DataError(f"{model_path} does not exist; train it first with 'dvc repro train@{args.family}'")
-    model = saving.load_model(model_path)
+    model = saving.load_model(model_path(args.family))
     normalization = recorded_normalization(PROCESSED_DIR)
     with atomic_dir(SERVING_DIR / args.family) as out:
         export(model, normalization, VIEWS[views], out)

@@ -11,22 +11,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from fmnist.config.params import load_params
-from fmnist.data.idx import CLASS_NAMES, SPLIT_FILES, check_pair, read_idx_gz
-from fmnist.data.splits import class_counts, normalization, sample_rows, save_npz, split_indices, verify_sources
-from fmnist.evaluation import figures
+from fmnist.config.params import load_sections
+from fmnist.data.idx import CLASS_NAMES, RAW_DIR, SPLIT_FILES, check_pair, read_idx_gz
+from fmnist.data.splits import (
+    PROCESSED_DIR,
+    class_counts,
+    normalization,
+    sample_rows,
+    save_npz,
+    split_indices,
+    verify_sources,
+)
+from fmnist.utils import plotting
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import run_stage
 
-RAW_DIR = Path("data/raw")
-OUT_DIR = Path("data/processed")
 SAMPLES_PNG = Path("plots/samples.png")
 SAMPLES_PER_CLASS = 8
 
 
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(prog="python -m stages.preprocess", description=__doc__.splitlines()[0]).parse_args(argv)
-    all_params = load_params()
+    all_params = load_sections("download", "preprocess")
     params = all_params["preprocess"]
 
     arrays, sources = {}, {}
@@ -47,14 +53,14 @@ def main(argv: list[str] | None = None) -> None:
         "sources_sha256": sources,
         "class_names": list(CLASS_NAMES),
     }
-    with atomic_dir(OUT_DIR) as tmp:
+    with atomic_dir(PROCESSED_DIR) as tmp:
         for name, (x, y) in splits.items():
             save_npz(tmp / f"{name}.npz", images=x, labels=y)
         write_json(tmp / "meta.json", meta)
 
     x, y = splits["train"]
-    fig = figures.image_grid(sample_rows(x, y, SAMPLES_PER_CLASS), CLASS_NAMES, "Fashion-MNIST training samples")
-    figures.save_figure(fig, SAMPLES_PNG)
+    fig = plotting.image_grid(sample_rows(x, y, SAMPLES_PER_CLASS), CLASS_NAMES, "Fashion-MNIST training samples")
+    plotting.save_figure(fig, SAMPLES_PNG)
     for name, info in meta["splits"].items():
         print(f"{name:>5}: {info['shape'][0]:>6} images")
 

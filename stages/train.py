@@ -17,15 +17,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fmnist.config.params import family_config, load_params
-from fmnist.data.splits import load_split
+from fmnist.config.params import family_config, load_family
+from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.models import families, model_path
 from fmnist.reproduction import machine
-from fmnist.training import runtime
+from fmnist.utils import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
 
-PROCESSED_DIR = Path("data/processed")
-MODELS_DIR = Path("models")
 TRAIN_METRICS_DIR = Path("metrics/train")
 
 
@@ -40,13 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__.splitlines()[0])
     parser.add_argument("family", help="the model family to train (a block under families: in params.yaml)")
     args = parser.parse_args(argv)
-    params = load_params()
-    cfg = family_config(params, args.family)
+    cfg = family_config(load_family(args.family, families.keys), args.family)
 
     probe = machine.start_probe()
     settings = runtime.configure(cfg)
     # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from fmnist.models import families, saving
+    from fmnist.models import saving
     from fmnist.models.cost import training_flops_per_image
     from fmnist.training import distribute, loop
 
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         platform = machine.record(settings, probe)
         write_json(live_dir / "summary.json", {"family": args.family, **summary, "runtime": platform})
-        saving.save_model(model, MODELS_DIR / f"{args.family}.keras")
+        saving.save_model(model, model_path(args.family))
     images = summary["train_images"] * summary["epochs_run"]
     print(
         f"{args.family}: {summary['params']} params, {summary['epochs_run']} epochs in "

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fmnist.config.params import SHIPPED, parse_yaml
+from fmnist.config.params import SHIPPED
+from fmnist.config.yaml_reader import parse_yaml
 from fmnist.data.idx import FILE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +145,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_runtime() -> None:
     """Fix TensorFlow's threads before any test runs an op: they cannot change afterwards."""
-    from fmnist.config.params import shipped_params
-    from fmnist.training import runtime
+    from fmnist.all_params import shipped_params
+    from fmnist.utils import runtime
 
     runtime.configure(shipped_params()["train"])
 

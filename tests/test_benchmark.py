@@ -8,7 +8,8 @@ import pytest
 
 from benchmarks import bench
 from benchmarks.bench import QUICK_PROFILE, row, side_by_side
-from fmnist.config.params import family_config, validate_all
+from fmnist.all_params import validate_all
+from fmnist.config.params import family_config
 from fmnist.models.cost import training_flops_per_image
 from tests.conftest import ROOT, committed, set_override, shipped_raw
 

@@ -106,7 +106,7 @@ def test_evaluate_averages_a_familys_own_views_and_scores_every_choice_on_the_va
 def test_predict_answers_every_test_image_as_evaluate_scored_it_through_airbenchs_ten_views(project):
     # airbench is evaluated with flip_shifts (10 passes, averaged); predict must use the same views.
     from fmnist import predict
-    from fmnist.config.params import load_params
+    from fmnist.all_params import load_params
 
     write_params(
         project,

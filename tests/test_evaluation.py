@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fmnist.evaluation import metrics
-from fmnist.evaluation.views import ALL_VIEWS, VIEWS, view
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS
 
 # True classes as rows: class 0 is right once and taken for 1 once; class 1 is right once;
 # class 2 is right twice and taken for 0 once.
@@ -88,11 +88,13 @@ def test_summarize_agrees_with_keras_metrics():
 
 
 def test_a_view_mirrors_then_moves_by_one_pixel_with_zeros_shifted_in():
+    from fmnist.evaluation.inference import view
+
     x = np.arange(1, 10, dtype=np.float32).reshape(1, 3, 3, 1)
-    assert view(x, 0, 0, False)[0, ..., 0].tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
-    assert view(x, 0, 0, True)[0, ..., 0].tolist() == [[3, 2, 1], [6, 5, 4], [9, 8, 7]]
-    assert view(x, 1, 0, False)[0, ..., 0].tolist() == [[0, 0, 0], [1, 2, 3], [4, 5, 6]]
-    assert view(x, 0, -1, True)[0, ..., 0].tolist() == [[2, 1, 0], [5, 4, 0], [8, 7, 0]]
+    assert view(x, 0, 0, False).numpy()[0, ..., 0].tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert view(x, 0, 0, True).numpy()[0, ..., 0].tolist() == [[3, 2, 1], [6, 5, 4], [9, 8, 7]]
+    assert view(x, 1, 0, False).numpy()[0, ..., 0].tolist() == [[0, 0, 0], [1, 2, 3], [4, 5, 6]]
+    assert view(x, 0, -1, True).numpy()[0, ..., 0].tolist() == [[2, 1, 0], [5, 4, 0], [8, 7, 0]]
 
 
 def test_the_named_views_cost_one_two_and_ten_distinct_passes_each_including_the_image_as_it_is():

@@ -111,12 +111,12 @@ def test_a_damaged_file_a_stage_reads_is_one_line_naming_it_and_the_command_that
         (
             "models/mlp.keras",
             (evaluate, ["mlp"]),
-            "error: models/mlp.keras does not exist; train it first with 'dvc repro train@mlp'",
+            "error: models/mlp.keras is missing; make it with 'dvc repro train@mlp' (or fetch it with 'dvc pull')",
         ),
         (
             "models/mlp.keras",
             (export, ["mlp"]),
-            "error: models/mlp.keras does not exist; train it first with 'dvc repro train@mlp'",
+            "error: models/mlp.keras is missing; make it with 'dvc repro train@mlp' (or fetch it with 'dvc pull')",
         ),
         (
             "metrics/compare/metrics.json",
@@ -127,8 +127,8 @@ def test_a_damaged_file_a_stage_reads_is_one_line_naming_it_and_the_command_that
         (
             "data/processed/meta.json",
             (predict, ["shirt.png", "--family", "mlp"]),
-            "error: data/processed/meta.json does not exist; make it with 'dvc repro preprocess', or fetch it "
-            "with 'dvc pull'",
+            "error: data/processed/meta.json is missing; make it with 'dvc repro preprocess' (or fetch it with "
+            "'dvc pull')",
         ),
     ],
     ids=lambda v: v if isinstance(v, str) and "/" in v and not v.startswith("error") else "",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fmnist.config.params import leaves, validate_all
+from fmnist.all_params import leaves, validate_all
 from fmnist.config.schema import Param
 from fmnist.utils.errors import ParamsError, run_stage
 from stages import check

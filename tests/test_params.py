@@ -3,16 +3,10 @@ import re
 import pytest
 import yaml
 
-from fmnist.config.params import (
-    evaluate_config,
-    family_config,
-    leaves,
-    load_params,
-    parse_yaml,
-    reference_page,
-    shipped_params,
-    validate_all,
-)
+from fmnist.all_params import leaves, load_params, shipped_params, validate_all
+from fmnist.config.params import evaluate_config, family_config
+from fmnist.config.yaml_reader import parse_yaml
+from fmnist.docs import parameter_reference
 from fmnist.utils.errors import ParamsError, run_stage
 from tests.conftest import ROOT, merged, set_override, shipped_raw
 
@@ -28,7 +22,7 @@ def error(changes) -> str:
 
 def test_the_parameter_reference_is_generated_from_the_schema_and_the_shipped_values():
     page = (ROOT / "docs/parameters.md").read_text()
-    assert page == reference_page(), "regenerate it: python -m fmnist.docs"
+    assert page == parameter_reference(), "regenerate it: python -m fmnist.docs"
     assert all(f"`{name}`" in page for name, _ in leaves())
 
 
@@ -215,12 +209,12 @@ def test_every_value_is_read_as_dvc_reads_it(written):
 
 
 def test_yes_is_text_so_a_switch_written_yes_is_refused_as_dvc_params_diff_shows_it(tmp_path, monkeypatch, capsys):
-    from stages import preprocess
+    from stages import check
 
     monkeypatch.chdir(tmp_path)
     text = re.sub(r"(?m)^  batch_norm: false$", "  batch_norm: yes", shipped_text_with(""))
     (tmp_path / "params.yaml").write_text(text)
-    assert run_stage(preprocess.main, []) == 2
+    assert run_stage(check.main, []) == 2
     err = capsys.readouterr().err
     assert err == "error: params.yaml: train.batch_norm = 'yes' is not allowed; expected true or false\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -500,8 +500,7 @@ def test_predict_refuses_bad_input_in_one_line(repo, tmp_path):
     model.unlink()
     missing = predict(repo, str(tmp_path / "shirt.png"), "--family", "cnn", check=False)
     assert error_lines(missing) == [
-        "error: models/cnn.keras does not exist; make it with 'dvc repro train@cnn', or fetch it with "
-        "'dvc pull models/cnn.keras' from a DVC remote"
+        "error: models/cnn.keras is missing; make it with 'dvc repro train@cnn' (or fetch it with 'dvc pull')"
     ]
     model.write_bytes(kept)
     restore(repo)

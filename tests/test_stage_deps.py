@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist.models.families import FAMILIES
+from fmnist.models.families import NAMES as FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("stages", "fmnist")
@@ -62,14 +62,33 @@ def test_every_stage_declares_the_modules_it_imports():
         # A folder dep covers every file in it.
         missing = {f for f in needed if not any(f == d or f.startswith(f"{d}/") for d in stage["deps"])}
         assert not missing, f"stage {name} imports {sorted(missing)} but does not declare them as deps"
+        # And no more: a module declared but not run would rerun the stage for nothing.
+        modules = {d.split()[0] for d in stage["deps"] if d.endswith(".py")} - {"fmnist/models/families/${key}.py"}
+        assert modules <= needed, f"stage {name} declares {sorted(modules - needed)} but does not import them"
         checked += 1
     assert checked >= 5
+
+
+def test_config_imports_nothing_above_it_so_download_and_preprocess_depend_on_no_model_or_evaluation_code():
+    above = ("fmnist/models/", "fmnist/evaluation/", "fmnist/training/", "fmnist/studies/", "fmnist/serving/")
+    for module in ("fmnist.config.params", "fmnist.config.validation", "fmnist.config.schema"):
+        assert not [f for f in imported_files(module) if f.startswith(above)], module
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name in ("download", "preprocess"):
+        assert not [d for d in stages[name]["deps"] if d.startswith(above)], name
+
+
+def test_a_per_family_stage_imports_its_own_family_and_no_other():
+    for family in FAMILIES:
+        others = {f"fmnist/models/families/{other}.py" for other in FAMILIES if other != family}
+        assert not imported_files(f"fmnist.models.families.{family}") & others
+    assert not {f"fmnist/models/families/{f}.py" for f in FAMILIES} & imported_files("stages.train")
 
 
 def test_the_check_follows_imports_through_packages_and_functions():
     train = imported_files("stages.train")
     assert {"stages/train.py", "fmnist/training/loop.py", "fmnist/training/inputs.py"} <= train  # in main()
-    assert "fmnist/models/families/__init__.py" in train  # the registry, through fmnist.config.params
+    assert "fmnist/models/families/__init__.py" in train  # the registry, which imports a family by name
     assert "fmnist/models/blocks.py" in imported_files("fmnist.models.families.cnn")
 
 

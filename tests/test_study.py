@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import yaml
 
-from fmnist.config.params import validate_all
+from fmnist.all_params import validate_all
 from fmnist.studies import report, spec, statistics
 from tests.conftest import ROOT, committed, merged, shipped_raw, write_params
 
@@ -112,7 +112,7 @@ def test_shipped_studies_load_and_their_claims_name_real_levels():
 def test_the_headline_study_repeats_every_shipped_family_and_judges_those_a_seed_had():
     # A family no seed had (a LeNet-5 added as docs/extending.md says) is in the grid with no claim:
     # its headline row has its figures and no seed verdict.
-    from fmnist.config.params import load_params
+    from fmnist.all_params import load_params
 
     study = spec.load_studies()["headline-seeds"]
     families = list(load_params()["families"])
@@ -122,7 +122,7 @@ def test_the_headline_study_repeats_every_shipped_family_and_judges_those_a_seed
 
 
 def test_a_run_of_the_shipped_settings_overrides_nothing_so_dvc_restores_it_from_its_cache():
-    from fmnist.config.params import load_params
+    from fmnist.all_params import load_params
 
     params = load_params()
     shipped = spec.configurations({**GRID, "fixed": {}, "grid": {"family": {"cnn": {}}}})[0]

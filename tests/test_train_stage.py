@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from fmnist.training import runtime
+from fmnist.utils import runtime
 from fmnist.utils.errors import run_stage
 from stages import train
 from tests.conftest import ROOT, TINY, write_params

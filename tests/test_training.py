@@ -8,11 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-from fmnist.config.params import family_config, shipped_params
+from fmnist.all_params import shipped_params
+from fmnist.config.params import family_config
 from fmnist.config.schema import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
-from fmnist.evaluation.views import view
+from fmnist.evaluation.inference import view
 from fmnist.models import families
-from fmnist.training import inputs, loop, runtime
+from fmnist.training import inputs, loop
+from fmnist.utils import runtime
 from fmnist.utils.errors import ParamsError
 from tests.conftest import TINY, bfloat16_convolutions, class_patterns
 
@@ -246,7 +248,7 @@ def whole_shifts_of(image: np.ndarray, original: np.ndarray, largest: int) -> se
         for down in range(-largest, largest + 1)
         for right in range(-largest, largest + 1)
         for mirrored in (False, True)
-        if np.array_equal(view(original[None], down, right, mirrored)[0], image)
+        if np.array_equal(view(original[None], down, right, mirrored).numpy()[0], image)
     }
 
 

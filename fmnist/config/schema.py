@@ -2,18 +2,23 @@
 
 The values themselves live in ``params.yaml`` only: DVC tracks that file, so a value written in
 code as well could drift from the one that was run. A family's own keys are declared in its
-module (``fmnist/models/families/``); :mod:`fmnist.config.params` puts the two together.
+module (``fmnist/models/families/``) and the test-time views' names in
+:mod:`fmnist.evaluation.views`; this package imports neither (a stage depends on what its
+computation uses), so whoever checks those parts passes them in (:mod:`fmnist.all_params`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fmnist.data.idx import FILE_NAMES
-from fmnist.evaluation.views import VIEWS
+
+PARAMS_FILE = Path("params.yaml")
 
 
 @dataclass(frozen=True)
@@ -205,15 +210,18 @@ TRAIN: dict[str, Param] = {
     ),
 }
 
-EVALUATE = {
-    "batch_size": Param("Images per batch when predicting the test set.", kind=int, ge=1, le=10000),
-    "mistakes": Param("Most confident mistakes shown in the gallery.", kind=int, ge=1, le=200),
-    "samples": Param("Test images shown with their predicted-probability bars.", kind=int, ge=1, le=100),
-    "views": Param(
-        "Test-time augmentation: the probabilities averaged over each image as it is (none), also "
-        "mirrored (flip: 2 forward passes), or both of those also moved 1 px up, down, left and right "
-        "(flip_shifts: 10 passes). metrics/evaluate/FAMILY/metrics.json holds each choice's validation "
-        "accuracy, to choose by.",
-        choices=tuple(VIEWS),
-    ),
-}
+
+def evaluate_keys(views: Sequence[str]) -> dict[str, Param]:
+    """The keys of ``evaluate``, with ``views`` the names of the test-time views there are."""
+    return {
+        "batch_size": Param("Images per batch when predicting the test set.", kind=int, ge=1, le=10000),
+        "mistakes": Param("Most confident mistakes shown in the gallery.", kind=int, ge=1, le=200),
+        "samples": Param("Test images shown with their predicted-probability bars.", kind=int, ge=1, le=100),
+        "views": Param(
+            "Test-time augmentation: the probabilities averaged over each image as it is (none), also "
+            "mirrored (flip: 2 forward passes), or both of those also moved 1 px up, down, left and right "
+            "(flip_shifts: 10 passes). metrics/evaluate/FAMILY/metrics.json holds each choice's validation "
+            "accuracy, to choose by.",
+            choices=tuple(views),
+        ),
+    }

@@ -11,6 +11,8 @@ import numpy as np
 from fmnist.utils.errors import DataError
 
 # (images, labels) of each published split; their SHA-256s are pinned in params.yaml (download.sha256).
+# Where download writes the four files, gzipped, and preprocess reads them.
+RAW_DIR = Path("data/raw")
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

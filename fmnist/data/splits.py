@@ -17,6 +17,9 @@ from fmnist.utils.atomic import atomic_path
 from fmnist.utils.errors import DataError
 from fmnist.utils.reading import read_json, reading
 
+# Where preprocess writes the splits and meta.json, and every later stage reads them.
+PROCESSED_DIR = Path("data/processed")
+
 
 def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``n`` examples drawn so that each class keeps its share (largest remainder)."""

@@ -6,6 +6,7 @@ change on every run).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from fmnist.evaluation.views import ALL_VIEWS, VIEWS, view
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS
 from fmnist.utils.errors import DataError
 
 
@@ -31,9 +32,23 @@ def check_model(model: Any, expected: Any, path: Path, family: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4)  # a few models at once: evaluate's, or the benchmark's
 def forward(model: Any) -> Any:
-    """The model's inference pass as one traced graph, reused across batches of the same shape."""
+    """The model's inference pass as one traced graph, reused across calls and batches of one shape."""
     return tf.function(lambda batch: model(batch, training=False))
+
+
+def view(x: Any, down: int, right: int, mirrored: bool) -> Any:
+    """``x`` (N, H, W, C) mirrored left-right if asked, then moved ``down`` rows and ``right`` columns,
+    zeros shifted in: one of :data:`fmnist.evaluation.views.VIEWS`, for arrays and inside the served
+    graph alike. Only moves values, so the view's bits are those of ``x``."""
+    out = tf.reverse(x, [2]) if mirrored else tf.convert_to_tensor(x)
+    if down or right:
+        height, width = out.shape[1], out.shape[2]
+        pad = max(abs(down), abs(right))
+        padded = tf.pad(out, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        out = padded[:, pad - down : pad - down + height, pad - right : pad - right + width]
+    return out
 
 
 def view_probabilities(

@@ -1,11 +1,10 @@
 """Test-time augmentation: the views of a test image a model may be shown, averaged over.
 
-Plain NumPy, so that the parameter schema can name the choices without importing TensorFlow.
+Only the table: the parameter schema names the choices from it without importing TensorFlow, and
+:func:`fmnist.evaluation.inference.view` makes each view, for evaluate and the served model alike.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 # Each named set of views is a list of (rows down, columns right, mirrored). The model sees every
 # view of an image and its probabilities are averaged: a view costs one more forward pass. The
@@ -21,15 +20,3 @@ VIEWS: dict[str, tuple[tuple[int, int, bool], ...]] = {
 }
 
 ALL_VIEWS = "flip_shifts"  # holds every view of the others
-
-
-def view(x: np.ndarray, down: int, right: int, mirrored: bool) -> np.ndarray:
-    """``x`` (N, H, W, C) mirrored left-right if asked, then moved ``down`` rows and ``right``
-    columns, zeros shifted in."""
-    out = x[:, :, ::-1] if mirrored else x
-    if down or right:
-        height, width = x.shape[1:3]
-        pad = max(abs(down), abs(right))
-        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        out = padded[:, pad - down : pad - down + height, pad - right : pad - right + width]
-    return np.ascontiguousarray(out)

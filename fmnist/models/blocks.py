@@ -2,7 +2,7 @@
 and the classifier head.
 
 Imported only inside a family's ``build``: Keras imports TensorFlow, which must not load before
-:func:`fmnist.training.runtime.configure` has fixed its settings.
+:func:`fmnist.utils.runtime.configure` has fixed its settings.
 """
 
 from __future__ import annotations

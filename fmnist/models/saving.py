@@ -54,8 +54,11 @@ def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
 
 
 def load_model(path: Path) -> keras.Model:
-    """Load a ``.keras`` file without running any code it carries (``safe_mode``)."""
+    """Load a ``.keras`` file without running any code it carries (``safe_mode``); a missing or
+    damaged one is one line naming it and the stage that makes it."""
     with reading(path):
+        if not Path(path).is_file():  # Keras says "File not found" as a ValueError, read as damage
+            raise FileNotFoundError(path)
         return keras.saving.load_model(
             path,
             custom_objects={"FusedBatchNormalization": FusedBatchNormalization},

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from fmnist.models import model_path
 from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge, tolerance
 from fmnist.utils.errors import DataError, UserError, run_stage
 
@@ -27,7 +28,6 @@ LOCK = "dvc.lock"
 COMPARISON = "metrics/compare/metrics.json"
 PLATFORM = "metrics/compare/platform.json"
 SEEDS = "metrics/studies/headline-seeds.json"
-MODELS_DIR = "models"
 
 
 class NotReproducedError(UserError):
@@ -76,7 +76,7 @@ def settings(lock: dict[str, Any], family: str) -> dict[str, Any]:
 def model_md5(lock: dict[str, Any], family: str) -> str | None:
     """The md5 ``dvc.lock`` gives the family's model file."""
     outs = lock.get("stages", {}).get(f"train@{family}", {}).get("outs", [])
-    return next((out["md5"] for out in outs if out["path"] == f"{MODELS_DIR}/{family}.keras"), None)
+    return next((out["md5"] for out in outs if out["path"] == model_path(family).as_posix()), None)
 
 
 def results(
@@ -155,7 +155,7 @@ def verdicts(rev: str) -> list[dict[str, Any]]:
         lock,
         read_json(Path(COMPARISON)),
         read_json(platform_file) if platform_file.is_file() else {},
-        lambda family: file_md5(Path(MODELS_DIR) / f"{family}.keras"),
+        lambda family: file_md5(model_path(family)),
     )
     seeds = spreads(git_show(rev, SEEDS), record_lock)
     return [judge(family, record.get(family), result, seeds.get(family)) for family, result in here.items()]

@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from fmnist.evaluation.inference import view
+
 # TensorFlow Serving loads numbered versions under a model's base path.
 VERSION = "1"
 
@@ -39,16 +41,6 @@ class Serving(tf.Module):
             probs = self.model(view(x, down, right, mirrored), training=False)
             total = probs if total is None else total + probs
         return {"probabilities": total / float(len(self.views))}
-
-
-def view(x: tf.Tensor, down: int, right: int, mirrored: bool) -> tf.Tensor:
-    """:func:`fmnist.evaluation.views.view` in TensorFlow ops, for the graph (a test holds them equal)."""
-    out = tf.reverse(x, [2]) if mirrored else x
-    if down or right:
-        height, width = x.shape[1], x.shape[2]
-        padded = tf.pad(out, [[0, 0], [1, 1], [1, 1], [0, 0]])
-        out = padded[:, 1 - down : 1 - down + height, 1 - right : 1 - right + width]
-    return out
 
 
 def export(

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from fmnist.config.params import parse_yaml
 from fmnist.config.schema import Param
+from fmnist.config.yaml_reader import parse_yaml
 from fmnist.studies.report import markdown, report
 from fmnist.studies.runner import run
 from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError, configurations, load_studies

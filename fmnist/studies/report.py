@@ -10,6 +10,7 @@ from fmnist.evaluation import figures
 from fmnist.studies.runner import collect
 from fmnist.studies.spec import Budget, StudyError, planned_runs
 from fmnist.studies.statistics import ALPHA, summarize
+from fmnist.utils import plotting
 from fmnist.utils.atomic import atomic_path, write_json
 
 OUT_DIR = Path("metrics/studies")
@@ -88,5 +89,5 @@ def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> di
     write_json(OUT_DIR / f"{stem}.json", {**summary, "run": wall})
     with atomic_path(OUT_DIR / f"{stem}.md") as tmp:
         tmp.write_text(markdown(summary, wall))
-    figures.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{stem}.png")
+    plotting.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{stem}.png")
     return summary

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmnist.config.params import family_config, load_params
+from fmnist.all_params import load_params
+from fmnist.config.params import family_config
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.config.params import PARAMS_FILE, family_config, read_yaml, validate_all
+from fmnist.all_params import validate_all
+from fmnist.config.params import PARAMS_FILE, family_config
+from fmnist.config.yaml_reader import read_yaml
 from fmnist.evaluation.comparison import REFERENCES
-from fmnist.models.families import FAMILIES
+from fmnist.models import families as family_modules
 from fmnist.utils.errors import ParamsError, UserError
 
 STUDIES_FILE = Path(__file__).with_name("studies.yaml")
@@ -80,8 +82,8 @@ def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
             raise StudyError(
                 f"{path}: study '{name}' has unknown keys {sorted(unknown)}; allowed: {sorted(STUDY_KEYS)}"
             )
-        if study.get("family") not in FAMILIES:
-            raise StudyError(f"{path}: study '{name}' needs a family, one of {', '.join(FAMILIES)}")
+        if study.get("family") not in family_modules.NAMES:
+            raise StudyError(f"{path}: study '{name}' needs a family, one of {', '.join(family_modules.NAMES)}")
         for config in configurations(study):
             check_settings(config, params, f"{path}: study '{name}', {config.label() or 'fixed settings'}")
         for claim in study.get("claims", []):
