@@ -24,14 +24,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 from tabulate import tabulate
 
 from fmnist.all_params import load_params, shipped_params
 from fmnist.config.params import family_config
 from fmnist.data.splits import PROCESSED_DIR, load_split
-from fmnist.models import model_path
+from fmnist.evaluation.inference import images_per_second, median_latency_ms
+from fmnist.models import families, model_path, saving
 from fmnist.models.cost import training_flops_per_image
+from fmnist.training import inputs, loop
 from fmnist.utils import runtime
 from fmnist.utils.atomic import write_json
 
@@ -64,8 +68,6 @@ LATENCY_RUNS = 200  # single-image predictions behind each median latency
 
 def peak_gflops(n: int = 4096, repeats: int = 10) -> float:
     """The machine's fp32 matmul rate: the denominator of FLOP efficiency."""
-    import tensorflow as tf
-
     a, b = tf.random.normal((n, n), seed=1), tf.random.normal((n, n), seed=2)
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
     matmul().numpy()
@@ -77,7 +79,6 @@ def peak_gflops(n: int = 4096, repeats: int = 10) -> float:
 
 def epoch_seconds(fit: Any) -> float:
     """Wall time of the one epoch ``fit`` runs, from the epoch's first batch to its end (not fit's set-up)."""
-    import keras
 
     times: list[float] = []
 
@@ -109,10 +110,6 @@ def side_by_side(runs: dict[str, Any], rounds: int) -> dict[str, float]:
 
 def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
     """Training images/s of the pipeline's input path and callbacks, and of plain ``fit`` on NumPy arrays."""
-    import keras
-
-    from fmnist.models import families
-    from fmnist.training import inputs, loop
 
     cfg = family_config(load_params(ROOT / "params.yaml"), family)
     x, y = load_split(ROOT / PROCESSED_DIR, "train")
@@ -128,11 +125,11 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
     # Plain is what the seeds do: Keras' default of one step per execution, no callbacks, arrays into fit.
     ours_model, plain_model = fresh(loop.STEPS_PER_EXECUTION), fresh(1)
     ds = inputs.training_batches(x, y, cfg, cfg["batch_size"])
-    hooks = loop.callbacks(cfg)
+    callbacks = loop.callbacks(cfg)
     onehot = keras.utils.to_categorical(y, 10)
     seconds = side_by_side(
         {
-            "ours": lambda t: ours_model.fit(ds, epochs=1, callbacks=[*hooks, t], shuffle=False, verbose=0),
+            "ours": lambda t: ours_model.fit(ds, epochs=1, callbacks=[*callbacks, t], shuffle=False, verbose=0),
             "plain": lambda t: plain_model.fit(
                 x, onehot, batch_size=cfg["batch_size"], epochs=1, callbacks=[t], verbose=0
             ),
@@ -151,8 +148,6 @@ def throughput(family: str, images: int, rounds: int) -> dict[str, float]:
 def inference(family: str, batch_size: int) -> dict[str, float]:
     """Test-set prediction throughput at ``evaluate.batch_size`` and the median single-image latency
     of the pipeline's trained model (information, not a target)."""
-    from fmnist.evaluation.inference import images_per_second, median_latency_ms
-    from fmnist.models import saving
 
     model = saving.load_model(ROOT / model_path(family))
     x, _ = load_split(ROOT / PROCESSED_DIR, "test")

@@ -18,10 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from fmnist.all_params import load_params
 from fmnist.config.params import family_config
 from fmnist.config.yaml_reader import parse_yaml
 from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.evaluation.inference import views_accuracy
+from fmnist.models import families
+from fmnist.training import loop
 from fmnist.utils import runtime
 
 
@@ -33,13 +38,6 @@ def main(argv: list[str] | None = None) -> None:
     changes = parse_yaml(args.changes)
     cfg = {**family_config(load_params(), args.family), **changes, "test_curve": False}  # test chooses nothing
     runtime.configure(cfg)
-    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    import pandas as pd
-
-    from fmnist.evaluation.inference import views_accuracy
-    from fmnist.models import families
-    from fmnist.training import loop
-
     splits = {name: load_split(PROCESSED_DIR, name) for name in ("train", "val")}
     model = families.build(args.family, cfg)
     start = time.perf_counter()

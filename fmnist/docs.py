@@ -89,6 +89,8 @@ def _rows(schema: dict[str, Any], where: str, values: dict[str, Any]) -> list[st
 def parameter_reference() -> str:
     """``docs/parameters.md``: every key, its shipped value, what it allows and what it means."""
     values, schemas = shipped_params(), sections()
+    whole_process = [key for key, spec in TRAIN.items() if not spec.per_family]
+    but = f" but {', '.join(whole_process)}" if whole_process else ""
     rows = ["| key | shipped value | allowed | meaning |", "| --- | --- | --- | --- |"]
     for name in ("download", "preprocess", "train"):
         rows += _rows(schemas[name], f"{name}.", values)
@@ -96,7 +98,7 @@ def parameter_reference() -> str:
         overrides = ", ".join(f"`{k}: {_yaml(v)}`" for k, v in block.items() if k in TRAIN) or "nothing"
         rows.append(f"| `families.{name}` | | | {families.module(name).HELP} Overrides: {overrides}. |")
         rows += _rows(schemas[f"families.{name}"], f"families.{name}.", values)
-        rows.append(f"| `families.{name}.<key>` | | as `train.<key>` | Any train key, for {name} only. |")
+        rows.append(f"| `families.{name}.<key>` | | as `train.<key>` | Any train key{but}, for {name} only. |")
     rows += _rows(schemas["evaluate"], "evaluate.", values)
     for name in values["families"]:
         if name in values["evaluate"]:

@@ -23,7 +23,8 @@ from fmnist.all_params import load_params
 from fmnist.config.params import evaluate_config, family_config
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import PROCESSED_DIR, normalize, recorded_normalization
-from fmnist.models import model_path
+from fmnist.evaluation.inference import predict
+from fmnist.models import model_path, saving
 from fmnist.serving.images import NotAnImageError, image_files, prepare, read
 from fmnist.utils import runtime
 from fmnist.utils.errors import DataError, run_stage
@@ -46,9 +47,6 @@ def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndar
     the test-time views its evaluation uses."""
     norm = recorded_normalization(PROCESSED_DIR)  # before TensorFlow starts: a missing file is one line
     runtime.configure(family_config(params, family))  # the threads and kernels evaluate used
-    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from fmnist.evaluation.inference import predict
-    from fmnist.models import saving
 
     model = saving.load_model(model_path(family))
     ecfg = evaluate_config(params, family)  # the views evaluate scored it with

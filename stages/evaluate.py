@@ -20,8 +20,10 @@ import numpy as np
 from fmnist.config.params import evaluate_config, family_config, load_family
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.evaluation import figures, metrics
+from fmnist.evaluation.inference import average, check_model, view_probabilities, views_accuracy
 from fmnist.evaluation.views import VIEWS
-from fmnist.models import families, model_path
+from fmnist.models import families, model_path, saving
 from fmnist.utils import plotting, runtime
 from fmnist.utils.atomic import atomic_dir, atomic_path, write_json
 from fmnist.utils.errors import run_stage
@@ -46,10 +48,6 @@ def main(argv: list[str] | None = None) -> None:
     cfg, ecfg = family_config(params, args.family), evaluate_config(params, args.family)
 
     runtime.configure(cfg)
-    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from fmnist.evaluation import figures, metrics
-    from fmnist.evaluation.inference import average, check_model, view_probabilities, views_accuracy
-    from fmnist.models import saving
 
     path = model_path(args.family)
     model = saving.load_model(path)

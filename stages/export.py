@@ -16,7 +16,8 @@ from fmnist.config.params import evaluate_config, family_config, load_family
 from fmnist.data.idx import CLASS_NAMES
 from fmnist.data.splits import PROCESSED_DIR, recorded_normalization
 from fmnist.evaluation.views import VIEWS
-from fmnist.models import families, model_path
+from fmnist.models import families, model_path, saving
+from fmnist.serving.export import export
 from fmnist.utils import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import run_stage
@@ -32,9 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     cfg, views = family_config(params, args.family), evaluate_config(params, args.family)["views"]
 
     runtime.configure(cfg)
-    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from fmnist.models import saving
-    from fmnist.serving.export import export
 
     model = saving.load_model(model_path(args.family))
     normalization = recorded_normalization(PROCESSED_DIR)

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from fmnist.config.params import family_config, load_family
 from fmnist.data.splits import PROCESSED_DIR, load_split
-from fmnist.models import families, model_path
+from fmnist.models import families, model_path, saving
+from fmnist.models.cost import training_flops_per_image
 from fmnist.reproduction import machine
+from fmnist.training import distribute, loop
 from fmnist.utils import runtime
 from fmnist.utils.atomic import atomic_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
@@ -43,10 +45,6 @@ def main(argv: list[str] | None = None) -> None:
 
     probe = machine.start_probe()
     settings = runtime.configure(cfg)
-    # Imported after configure(): importing TensorFlow fixes the oneDNN setting.
-    from fmnist.models import saving
-    from fmnist.models.cost import training_flops_per_image
-    from fmnist.training import distribute, loop
 
     strategy = distribute.strategy(cfg)
     splits = {name: load_split(PROCESSED_DIR, name) for name in ("train", "val", "test")}

@@ -26,6 +26,9 @@ from fmnist.data.idx import FILE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# As dvc.yaml's commands do for the stages: TensorFlow reads oneDNN's switch once, as it loads.
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = str(parse_yaml(SHIPPED.read_text())["train"]["onednn"]).lower()
+
 
 def committed(path: str, repo: Path = ROOT) -> str:
     """A tracked file as committed at HEAD, not as a rerun left it in the working tree.

@@ -255,3 +255,10 @@ def test_a_family_params_yaml_lacks_is_one_line_naming_those_it_has(tmp_path, mo
     shipped = ", ".join(yaml.safe_load((ROOT / "params.yaml").read_text())["families"])
     assert capsys.readouterr().err == f"error: params.yaml: no family 'resnet' under 'families'; it has {shipped}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_onednn_is_one_setting_per_process_so_a_family_block_cannot_set_it():
+    assert error({"families": {"mlp": {"onednn": False}}}) == (
+        "params.yaml: families.mlp.onednn cannot be set per family, as TensorFlow reads it once per process; "
+        "set train.onednn"
+    )

@@ -699,7 +699,7 @@ def build(cfg):
     inputs = image_input()
     x = layers.Flatten()(inputs)
     x = layers.Rescaling(cfg["scale"])(x)
-    return inputs, classifier(x, cfg)
+    return inputs, classifier(x, cfg["initializer"])
 '''
 
 
@@ -741,17 +741,18 @@ KEYS = {"filters": Param("Filters of each 5x5 conv stage.", kind=list, item=int,
 
 
 def build(cfg):
-    from fmnist.models.blocks import classifier, conv, dense, image_input, layers
+    from fmnist.models.blocks import Hidden, classifier, conv, dense, image_input, layers
 
+    hidden = Hidden(cfg["activation"], cfg["batch_norm"], cfg["initializer"], l1=cfg["l1"], l2=cfg["l2"])
     inputs = image_input()
     x = inputs
     for filters in cfg["filters"]:
-        x = conv(x, filters, cfg, kernel=5)
+        x = conv(x, filters, hidden, kernel=5)
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
-    x = dense(x, 120, cfg)
-    x = dense(x, 84, cfg)
-    return inputs, classifier(x, cfg)
+    x = dense(x, 120, hidden)
+    x = dense(x, 84, hidden)
+    return inputs, classifier(x, cfg["initializer"])
 '''
 
 

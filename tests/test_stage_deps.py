@@ -55,6 +55,9 @@ def test_every_stage_declares_the_modules_it_imports():
         stage = stage.get("do", stage)
         module = stage["cmd"].split("python -m ", 1)[1].split()[0]
         needed = imported_files(module)
+        if "fmnist/models/families" in stage["deps"]:  # every family's module, loaded by name
+            for family in FAMILIES:
+                needed |= imported_files(f"fmnist.models.families.{family}")
         if per_family:  # a family's module is loaded by name: each train@ and evaluate@ needs its own
             assert "fmnist/models/families/${key}.py" in stage["deps"], f"stage {name} lacks its family's module"
             for family in FAMILIES:

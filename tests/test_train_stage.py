@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from fmnist.utils import runtime
-from fmnist.utils.errors import run_stage
+from fmnist.utils.banner import banner_filtered
+from fmnist.utils.errors import ParamsError, run_stage
 from stages import train
 from tests.conftest import ROOT, TINY, write_params
 
@@ -145,9 +146,23 @@ def test_a_stage_prints_no_tensorflow_start_up_banner_and_every_other_line_of_it
 
 
 def test_the_banner_filter_keeps_every_other_line_native_code_writes(capfd):
-    with runtime.banner_filtered():
+    with banner_filtered():
         os.write(2, b"kept: a real warning\n")
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
         os.write(2, b"I0000 00:00:1796316344.264031    2147 port.cc:153] oneDNN custom operations are on. You may\n")
         os.write(2, b"also kept\n")
     assert capfd.readouterr().err == "kept: a real warning\nalso kept\n"
+
+
+def test_a_process_whose_onednn_differs_from_train_onednn_is_refused_in_one_line_naming_the_switch():
+    from fmnist.all_params import shipped_params
+
+    on = runtime.onednn_on()
+    cfg = {**shipped_params()["train"], "onednn": not on}
+    with pytest.raises(ParamsError) as err:
+        runtime.configure(cfg)
+    want = str(not on).lower()
+    assert str(err.value) == (
+        f"train.onednn is {want} but this process runs with oneDNN {'on' if on else 'off'}: TensorFlow reads it "
+        f"as it loads; run the stage as dvc.yaml does, with TF_ENABLE_ONEDNN_OPTS={want}"
+    )

@@ -35,6 +35,7 @@ class Param:
     lt: float | None = None
     pattern: str | None = None  # a regular expression the whole string must match
     min_items: int = 0  # for lists
+    per_family: bool = True  # for train keys: a family block may set it for itself
 
     def _bounds(self) -> str:
         ops = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
@@ -190,7 +191,12 @@ TRAIN: dict[str, Param] = {
         le=256,
     ),
     "inter_op_threads": Param("Ops run at once; changes speed. 0: every core, as above.", kind=int, ge=0, le=256),
-    "onednn": Param("Use oneDNN kernels (faster on x86; different rounding).", kind=bool),
+    "onednn": Param(
+        "Use oneDNN kernels (faster on x86; different rounding). For every family: TensorFlow reads it "
+        "once, as it loads (the stages' commands in dvc.yaml set TF_ENABLE_ONEDNN_OPTS from it).",
+        kind=bool,
+        per_family=False,
+    ),
     "distribute": Param(
         "none: one device; mirrored: tf.distribute.MirroredStrategy over train.devices; multi_worker: "
         "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG, where only the chief writes outputs.",

@@ -98,7 +98,14 @@ def validate_family(raw: dict[str, Any], family: str, keys: dict[str, Param]) ->
     """The block of ``family`` under ``families``: its own ``keys``, and any ``train`` key to override."""
     if family not in raw["families"]:
         raise no_family(family, raw["families"])
-    return validate(raw["families"][family], keys, f"families.{family}.", optional=TRAIN)
+    block = _mapping(raw["families"][family], f"families.{family}.")
+    for key in block:
+        if key in TRAIN and not TRAIN[key].per_family:
+            raise ParamsError(
+                f"{PARAMS_FILE}: families.{family}.{key} cannot be set per family, as TensorFlow reads it once "
+                f"per process; set train.{key}"
+            )
+    return validate(block, keys, f"families.{family}.", optional=TRAIN)
 
 
 def validate_evaluate(raw: dict[str, Any], views: Sequence[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from tensorflow.core.protobuf import fingerprint_pb2
 
 from fmnist.evaluation.inference import view
 
@@ -58,8 +59,6 @@ def _pin_fingerprint_uuid(path: Path) -> None:
     """Replace the random ``uuid`` TensorFlow writes into ``fingerprint.pb`` by one drawn from the
     fingerprint's own content hashes: the same model then exports to the same bytes, which DVC
     and the fresh-clone check need, and two different models still get different ids."""
-    from tensorflow.core.protobuf import fingerprint_pb2
-
     fingerprint = fingerprint_pb2.FingerprintDef()
     fingerprint.ParseFromString((path / "fingerprint.pb").read_bytes())
     fingerprint.uuid = ""

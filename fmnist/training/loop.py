@@ -1,7 +1,8 @@
-"""The training loop, whole: compile from the settings, ``fit`` on ``tf.data`` input, dvclive curves.
+"""The training loop, whole: the data, compile from the settings, ``fit`` with dvclive curves.
 
 Everything a run does between a built model and a trained one is in this file; the input pipeline
-is in :mod:`fmnist.training.inputs`, the multi-host loop in :mod:`fmnist.training.multi_worker`.
+is in :mod:`fmnist.training.inputs`, and the loop for multi-worker training, where Keras' ``fit``
+cannot run, in :mod:`fmnist.training.multi_worker` (the same ``fit`` and ``evaluate``).
 """
 
 from __future__ import annotations
@@ -91,9 +92,12 @@ def batch_norm_momentum(total_steps: int) -> float:
 
 
 def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
-    for layer in model._flatten_layers(include_self=False):
+    """Every batch norm of ``model``, in nested models too."""
+    for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
+        elif isinstance(layer, keras.Model):
+            set_batch_norm_momentum(layer, momentum)
 
 
 # Keras clips probabilities, so a cross-entropy or KL loss stays below -ln(1e-7) = 16.1 per image,
@@ -179,6 +183,34 @@ def callbacks(cfg: dict[str, Any]) -> list[keras.callbacks.Callback]:
     return out
 
 
+class KerasLoop:
+    """Keras' own ``fit`` and ``evaluate``: every strategy but multi-worker (:mod:`.multi_worker`)."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+    def fit(
+        self,
+        train_ds: tf.data.Dataset,
+        val_ds: tf.data.Dataset,
+        epochs: int,
+        callbacks: list[keras.callbacks.Callback],
+        verbose: int,
+    ) -> dict[str, list[float]]:
+        return self.model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=verbose,
+        ).history
+
+    def evaluate(self, ds: tf.data.Dataset) -> tuple[float, float]:
+        loss, accuracy = self.model.evaluate(ds, verbose=0)
+        return loss, accuracy
+
+
 def train(
     model: keras.Model,
     cfg: dict[str, Any],
@@ -190,44 +222,38 @@ def train(
     per-epoch curves to ``live_dir``; return a summary with no wall-clock figure in it, so that the
     same run gives the same bytes. ``train.batch_size`` is per replica."""
     strategy = strategy or tf.distribute.get_strategy()
-    x, y = splits["train"]
+    multi_host = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
+    x, y = splits["train"]
     # Every host must run the same number of steps: multi-worker training drops the last partial batch.
-    custom_loop = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    steps_per_epoch = len(x) // global_batch if custom_loop else math.ceil(len(x) / global_batch)
-    images_per_epoch = steps_per_epoch * global_batch if custom_loop else len(x)
-    train_ds = training_batches(x, y, cfg, global_batch, drop_remainder=custom_loop)
+    steps_per_epoch = len(x) // global_batch if multi_host else math.ceil(len(x) / global_batch)
+
+    # The data.
+    train_ds = training_batches(x, y, cfg, global_batch, drop_remainder=multi_host)
     val_ds = dataset(*splits["val"], 1024, shuffle=False, augment=False, seed=0)
     test_ds = dataset(*splits["test"], 1024, shuffle=False, augment=False, seed=0) if cfg["test_curve"] else None
-    # Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value for placeholder
-    # tensor"), and the multi-worker loop is our own: one step per execution there.
-    distributed = custom_loop or isinstance(strategy, tf.distribute.MirroredStrategy)
+
+    # Compile. Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value for
+    # placeholder tensor"), and the multi-worker loop is our own: one step per execution there.
+    one_step = multi_host or isinstance(strategy, tf.distribute.MirroredStrategy)
     with strategy.scope():
-        compile_model(model, cfg, steps_per_epoch, 1 if distributed else None)
+        compile_model(model, cfg, steps_per_epoch, 1 if one_step else None)
     set_batch_norm_momentum(model, batch_norm_momentum(cfg["epochs"] * steps_per_epoch))
-    steps = multi_worker.Steps(model, strategy, global_batch) if custom_loop else None
+
+    # Fit, logging curves as it goes.
+    run = multi_worker.Loop(model, strategy, global_batch) if multi_host else KerasLoop(model)
     verbose = 1 if sys.stdout.isatty() else 2  # one line per epoch in logs
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
         # The curves log before DVCLiveCallback moves dvclive on to the next step.
-        evaluate = steps.evaluate if steps else lambda ds: model.evaluate(ds, verbose=0)
         curves = [LearningRateCurve(live, model.optimizer)]
-        curves += [TestCurve(live, test_ds, evaluate)] if test_ds is not None else []
-        hooks = [*callbacks(cfg), *curves, DVCLiveCallback(live=live)]
-        if steps:
-            history = multi_worker.fit(steps, train_ds, val_ds, cfg["epochs"], hooks, verbose)
-        else:
-            history = model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=cfg["epochs"],
-                callbacks=hooks,
-                shuffle=False,  # the dataset shuffles itself, seeded
-                verbose=verbose,
-            ).history
+        curves += [TestCurve(live, test_ds, run.evaluate)] if test_ds is not None else []
+        history = run.fit(
+            train_ds, val_ds, cfg["epochs"], [*callbacks(cfg), *curves, DVCLiveCallback(live=live)], verbose
+        )
     val_loss = history["val_loss"]
     return {
         "params": model.count_params(),
         "epochs_run": len(val_loss),
         "best_epoch": int(np.argmin(val_loss)) + 1,
-        "train_images": images_per_epoch,  # multi-worker drops each epoch's last partial batch
+        "train_images": steps_per_epoch * global_batch if multi_host else len(x),  # multi-worker drops a partial batch
     }

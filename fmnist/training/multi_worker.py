@@ -28,8 +28,9 @@ def _forward(model: keras.Model, x: tf.Tensor, y: tf.Tensor, training: bool) -> 
     return per_example, penalty, correct
 
 
-class Steps:
-    """Compiled distributed train and test steps for a compiled, built ``model``."""
+class Loop:
+    """``fit`` and ``evaluate`` for a compiled, built ``model`` under this strategy, with compiled
+    distributed train and test steps."""
 
     def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int) -> None:
         self.model, self.strategy, self.global_batch = model, strategy, global_batch
@@ -69,41 +70,40 @@ class Steps:
             totals += [float(v) for v in self.test(batch)]
         return totals[0] / totals[2], totals[1] / totals[2]
 
-
-def fit(
-    steps: Steps,
-    train_ds: tf.data.Dataset,
-    val_ds: tf.data.Dataset,
-    epochs: int,
-    callbacks: list[keras.callbacks.Callback],
-    verbose: int,
-) -> dict[str, list[float]]:
-    """``model.fit`` for this strategy: the same callbacks and logs; return the history."""
-    model = steps.model
-    batches = steps.strategy.experimental_distribute_dataset(train_ds)
-    hooks = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=True,
-        add_progbar=verbose != 0,
-        verbose=verbose,
-        epochs=epochs,
-        steps=int(train_ds.cardinality()),
-        model=model,
-    )
-    model.stop_training = False
-    hooks.on_train_begin()
-    for epoch in range(epochs):
-        hooks.on_epoch_begin(epoch)
-        totals = np.zeros(3)
-        logs: dict[str, float] = {}
-        for step, batch in enumerate(batches):
-            hooks.on_train_batch_begin(step)
-            totals += [float(v) for v in steps.train(batch)]
-            logs = {"loss": totals[0] / totals[2], "accuracy": totals[1] / totals[2]}  # running, as fit logs
-            hooks.on_train_batch_end(step, logs)
-        val_loss, val_accuracy = steps.evaluate(val_ds)
-        hooks.on_epoch_end(epoch, {**logs, "val_loss": val_loss, "val_accuracy": val_accuracy})
-        if model.stop_training:
-            break
-    hooks.on_train_end()
-    return model.history.history
+    def fit(
+        self,
+        train_ds: tf.data.Dataset,
+        val_ds: tf.data.Dataset,
+        epochs: int,
+        callbacks: list[keras.callbacks.Callback],
+        verbose: int,
+    ) -> dict[str, list[float]]:
+        """``model.fit`` for this strategy: the same callbacks and logs; return the history."""
+        model = self.model
+        batches = self.strategy.experimental_distribute_dataset(train_ds)
+        callback_list = keras.callbacks.CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            verbose=verbose,
+            epochs=epochs,
+            steps=int(train_ds.cardinality()),
+            model=model,
+        )
+        model.stop_training = False
+        callback_list.on_train_begin()
+        for epoch in range(epochs):
+            callback_list.on_epoch_begin(epoch)
+            totals = np.zeros(3)
+            logs: dict[str, float] = {}
+            for step, batch in enumerate(batches):
+                callback_list.on_train_batch_begin(step)
+                totals += [float(v) for v in self.train(batch)]
+                logs = {"loss": totals[0] / totals[2], "accuracy": totals[1] / totals[2]}  # running, as fit logs
+                callback_list.on_train_batch_end(step, logs)
+            val_loss, val_accuracy = self.evaluate(val_ds)
+            callback_list.on_epoch_end(epoch, {**logs, "val_loss": val_loss, "val_accuracy": val_accuracy})
+            if model.stop_training:
+                break
+        callback_list.on_train_end()
+        return model.history.history

@@ -1,26 +1,21 @@
 """TensorFlow's process-wide settings that change speed and the bits of results.
 
-They must be fixed before TensorFlow runs its first op (oneDNN: before it is imported), so
-stages call :func:`configure` first and import Keras-using modules after it.
+Threads, op determinism and the seeds are fixed by :func:`configure` before TensorFlow runs its
+first op. oneDNN cannot be: TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, as it loads, so the
+stage's command sets it (dvc.yaml) and :func:`configure` refuses a process that runs otherwise
+than ``train.onednn`` says.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import sys
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
-# What TensorFlow 2.21 prints to stderr on import, twice (two of its libraries log it, whatever
-# TF_CPP_MIN_LOG_LEVEL says): absl's notice and the oneDNN line. The oneDNN setting is in
-# summary.json and the reproduction verdict; every other line the import prints still shows.
-BANNER = re.compile(
-    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\..*)$"
-)
+import keras
+import tensorflow as tf
+from tensorflow.python.util import _pywrap_util_port  # whether oneDNN is on; no public API says
+
+from fmnist.utils.errors import ParamsError
 
 
 def cores() -> int:
@@ -28,38 +23,23 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-@contextlib.contextmanager
-def banner_filtered() -> Iterator[None]:
-    """Hold what native code writes to stderr meanwhile, then write it back without ``BANNER`` lines."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().splitlines(keepends=True) if not BANNER.match(line.rstrip(b"\n"))]
-            rest = memoryview(b"".join(kept))
-            while rest:
-                rest = rest[os.write(2, rest) :]
+def onednn_on() -> bool:
+    """Whether this process runs TensorFlow's oneDNN kernels (fixed when TensorFlow loaded)."""
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def configure(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Fix threads, oneDNN, op determinism and every seed from ``cfg``; return what was set.
+    """Fix threads, op determinism and every seed from ``cfg``; check oneDNN; return what was set.
 
     A thread count of 0 becomes every core, resolved here rather than left to TensorFlow, so that
     the summary records the number that ran.
     """
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if cfg["onednn"] else "0"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep start-up banners out of the logs
-    with banner_filtered():
-        import keras
-        import tensorflow as tf
-
+    if onednn_on() != cfg["onednn"]:
+        want = str(cfg["onednn"]).lower()
+        raise ParamsError(
+            f"train.onednn is {want} but this process runs with oneDNN {'on' if onednn_on() else 'off'}: "
+            f"TensorFlow reads it as it loads; run the stage as dvc.yaml does, with TF_ENABLE_ONEDNN_OPTS={want}"
+        )
     if cfg["cpu_devices"] > 1:  # before anything initialises the devices
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cfg["cpu_devices"])

@@ -15,6 +15,8 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
+import keras
+
 from fmnist.utils.errors import ParamsError
 
 NAMES: tuple[str, ...] = tuple(info.name for info in pkgutil.iter_modules(__path__))
@@ -34,7 +36,5 @@ def keys(family: str) -> dict[str, Any]:
 
 def build(family: str, cfg: dict[str, Any]) -> Any:
     """The named family's model, uncompiled."""
-    import keras
-
     inputs, outputs = module(family).build(cfg)
     return keras.Model(inputs, outputs, name=family)

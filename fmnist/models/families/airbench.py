@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
+
 from fmnist.config.schema import Param
+from fmnist.models.blocks import Hidden, classifier, conv, image_input, layers
 
 HELP = "Speed-run conv net after airbench (KellerJordan/cifar10-airbench), three pooled blocks."
 KEYS = {
@@ -27,20 +30,17 @@ KEYS = {
 
 
 def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
-    import keras
-
-    from fmnist.models.blocks import classifier, conv, image_input, layers
-
+    hidden = Hidden(cfg["activation"], cfg["batch_norm"], cfg["initializer"], l1=cfg["l1"], l2=cfg["l2"])
     inputs = image_input()
     # Keras' dtype policy is process-wide: set for the layers built here, then put back.
     outer_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(cfg["precision"])
     try:
-        x = conv(inputs, cfg["stem"], cfg, kernel=2)  # 2x2 patches, as airbench's first (whitening) layer
+        x = conv(inputs, cfg["stem"], hidden, kernel=2)  # 2x2 patches, as airbench's first (whitening) layer
         for filters in cfg["filters"]:
-            x = conv(x, filters, cfg, pool=True)
-            x = conv(x, filters, cfg)
+            x = conv(x, filters, hidden, pool=True)
+            x = conv(x, filters, hidden)
         x = layers.GlobalMaxPooling2D()(x)
     finally:
         keras.config.set_dtype_policy(outer_policy)
-    return inputs, classifier(x, cfg)  # float32: the softmax and the loss in full precision
+    return inputs, classifier(x, cfg["initializer"])  # float32: the softmax and the loss in full precision

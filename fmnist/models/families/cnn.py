@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist.config.schema import Param
+from fmnist.models.blocks import Hidden, classifier, conv, dense, image_input, layers
 
 HELP = "VGG-style conv net with batch norm, dropout and augmentation (seed 004)."
 KEYS = {
@@ -16,16 +17,15 @@ KEYS = {
 
 
 def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
-    from fmnist.models.blocks import classifier, conv, dense, image_input, layers
-
+    hidden = Hidden(cfg["activation"], cfg["batch_norm"], cfg["initializer"], l1=cfg["l1"], l2=cfg["l2"])
     inputs = image_input()
     x = inputs
     for filters in cfg["filters"]:
-        x = conv(x, filters, cfg)
-        x = conv(x, filters, cfg)
+        x = conv(x, filters, hidden)
+        x = conv(x, filters, hidden)
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(cfg["dropout"])(x)
     x = layers.Flatten()(x)
-    x = dense(x, cfg["dense"], cfg)
+    x = dense(x, cfg["dense"], hidden)
     x = layers.Dropout(cfg["dropout"])(x)
-    return inputs, classifier(x, cfg)
+    return inputs, classifier(x, cfg["initializer"])

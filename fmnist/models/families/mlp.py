@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist.config.schema import ACTIVATIONS, Param
+from fmnist.models.blocks import Hidden, classifier, dense, image_input, layers
 from fmnist.utils.errors import ParamsError
 
 HELP = "Fully connected net, dropout after the last hidden layer (seeds 000, 002, 003)."
@@ -21,8 +22,6 @@ KEYS = {
 
 
 def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
-    from fmnist.models.blocks import classifier, dense, image_input, layers
-
     activations = cfg["activations"] or [cfg["activation"]] * len(cfg["hidden"])
     if len(activations) != len(cfg["hidden"]):
         raise ParamsError(
@@ -32,6 +31,7 @@ def build(cfg: dict[str, Any]) -> tuple[Any, Any]:
     inputs = image_input()
     x = layers.Flatten()(inputs)
     for units, activation in zip(cfg["hidden"], activations, strict=True):
-        x = dense(x, units, {**cfg, "activation": activation})
+        hidden = Hidden(activation, cfg["batch_norm"], cfg["initializer"], l1=cfg["l1"], l2=cfg["l2"])
+        x = dense(x, units, hidden)
     x = layers.Dropout(cfg["dropout"])(x)
-    return inputs, classifier(x, cfg)
+    return inputs, classifier(x, cfg["initializer"])
