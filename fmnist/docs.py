@@ -63,6 +63,7 @@ BLOCKS: list[tuple[str, str, Callable[[], str], str]] = [
     ("README.md", "headline-seeds", headline, ""),
     ("docs/reproducibility.md", "tolerances", tolerances, ""),
     ("docs/performance.md", "benchmark", benchmark, "\n"),
+    ("benchmarks/README.md", "benchmark", benchmark, "\n"),
 ]
 QUICK_PROFILE_PAGES = ["README.md", "docs/performance.md"]
 

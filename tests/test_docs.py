@@ -43,7 +43,13 @@ RESULTS = [
     "metrics/studies/headline-seeds.json",
     "metrics/studies/headline-seeds.md",
 ]
-GENERATED = ["README.md", "docs/parameters.md", "docs/performance.md", "docs/reproducibility.md"]
+GENERATED = [
+    "README.md",
+    "benchmarks/README.md",
+    "docs/parameters.md",
+    "docs/performance.md",
+    "docs/reproducibility.md",
+]
 
 
 @pytest.fixture
