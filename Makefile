@@ -5,15 +5,17 @@ PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install install-gpu test test-fast lint data-source
+.PHONY: run install install-gpu test test-fast lint data-source browser
+# The chart page `dvc plots show` writes, with its scripts inside (fmnist/utils/plots_page.py).
+PLOTS_PAGE := .dvc/plots/offline.html
 
 # The pipeline, then the verdict on whether it reproduced the committed results of record.
-run: $(VENV)/.installed data-source
+run: $(VENV)/.installed data-source $(PLOTS_PAGE)
 	dvc repro
 	$(PY) -m fmnist.reproduction
 
 # The environment alone, e.g. before `dvc pull` on a machine that shares a remote.
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(PLOTS_PAGE)
 
 # A machine with an NVIDIA GPU: TensorFlow with CUDA in place of tensorflow-cpu (they share one
 # module, so one goes before the other comes). Untested here: no GPU on this project's machines.
@@ -22,12 +24,12 @@ install-gpu: $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-gpu.txt -c constraints.txt
 
 # The whole suite, as CI runs it; the 15 slowest tests are listed at the end.
-test: lint
+test: lint $(PLOTS_PAGE) browser
 	pytest --durations=15
 
 # The unit tier: tests in this process on tiny models and synthetic data; not the end-to-end ones
 # (dvc in a temporary repo) nor the slow ones (other processes, shipped-size models, many epochs).
-test-fast: lint
+test-fast: lint $(PLOTS_PAGE)
 	pytest -m "not e2e and not slow" --durations=5
 
 lint: $(VENV)/.installed-dev
@@ -55,5 +57,23 @@ data-source: $(VENV)/.installed
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	  else \
 	    echo "make: no data source answers; run: sudo apt-get install dataset-fashion-mnist, then make run" >&2; \
+	    exit 1; \
+	  fi; }
+
+# vega, vega-lite and vega-embed from the npm registry (pinned by .dvc/plots/html/package-lock.json),
+# inlined into the page template DVC fills, which DVC is then pointed at: the charts render offline.
+$(PLOTS_PAGE): .dvc/plots/html/page.html .dvc/plots/html/package-lock.json $(VENV)/.installed
+	npm ci --prefix .dvc/plots/html --silent --no-audit --no-fund
+	$(PY) -m fmnist.utils.plots_page
+	$(VENV)/bin/dvc config --local plots.html_template plots/offline.html
+
+# Chromium, for the test that opens the chart page with the network off (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's chromium, for the chart page's test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make: the chart page's test needs chromium: sudo apt-get install chromium" >&2; \
 	    exit 1; \
 	  fi; }

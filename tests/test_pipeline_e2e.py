@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -77,7 +78,9 @@ def repo(tmp_path_factory) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
-    shutil.copytree(ROOT / ".dvc/plots", repo / ".dvc/plots")  # the learning-curve template
+    # The learning-curve template, and the chart page's (make builds it; its npm packages stay out).
+    shutil.copytree(ROOT / ".dvc/plots", repo / ".dvc/plots", ignore=shutil.ignore_patterns("node_modules"))
+    sh(repo, "dvc", "config", "--local", "plots.html_template", "plots/offline.html")  # as make does
     sh(repo, "dvc", "config", "core.analytics", "false")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "init")
@@ -172,6 +175,69 @@ def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo,
     studies = {p.stem for p in (ROOT / "plots/studies").glob("*.png")}
     assert len(studies) >= 6
     assert {f"workspace_plots_studies_{study}.png" for study in studies} <= images
+
+
+# Appended to a copy of the page: once the charts have drawn, it writes what each chart's div holds.
+CHART_CHECK = """
+<script>
+setTimeout(() => {
+  // A chart's div: its script until vega-embed runs, the class vega-embed once it has.
+  const charts = [...document.querySelectorAll("body > div[id]")]
+    .filter(div => div.classList.contains("vega-embed") || div.querySelector("script"));
+  const found = charts.map(div => {
+    const canvas = div.querySelector("canvas.marks");
+    let drawn = 0;
+    if (canvas && canvas.width && canvas.height) {
+      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 3; i < pixels.length; i += 4) drawn += pixels[i] > 0;
+    }
+    const marks = div.querySelectorAll("svg.marks *").length;
+    return {id: div.id, drawn: drawn, svg_marks: marks};
+  });
+  const out = document.createElement("pre");
+  out.id = "chart-check";
+  out.textContent = JSON.stringify({scripts: typeof vegaEmbed, charts: found});
+  document.body.appendChild(out);
+}, 5000);
+</script>
+"""
+CHROMIUM = [
+    *["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+    *["--disable-background-networking", "--disable-component-update", "--virtual-time-budget=20000"],
+]
+ARTIFACTS = ROOT / "tests/artifacts"  # kept after the run: the page as the browser drew it
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium: make test installs it")
+def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, tmp_path):
+    assert sh(repo, "dvc", "config", "plots.html_template").stdout.strip() == "plots/offline.html"
+    sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "page"))
+    html = (tmp_path / "page/index.html").read_text()
+    assert "<script src=" not in html  # nothing to fetch: the scripts are in the page
+    assert "cdn.jsdelivr.net" not in html
+    declared = html.count("vegaEmbed('#")
+    assert declared >= 2 * len(TINY) + 2  # two curves, each family's two confusion matrices, its curves
+    checked = tmp_path / "page/checked.html"
+    page, end = html.rsplit("</body>", 1)  # the page's own end: vega-embed's code holds the string too
+    checked.write_text(page + CHART_CHECK + "</body>" + end)
+    profile = tmp_path / "profile"
+    # unshare -n: a network namespace of its own, with no interface but a loopback that is down.
+    offline = ["unshare", "-n", *CHROMIUM, f"--user-data-dir={profile}"]
+    dom = subprocess.run([*offline, "--dump-dom", checked.as_uri()], capture_output=True, text=True, timeout=300)
+    found = json.loads(re.search(r'<pre id="chart-check">(.*?)</pre>', dom.stdout, re.S).group(1))
+    assert found["scripts"] == "function"
+    assert len(found["charts"]) == declared
+    blank = [c["id"] for c in found["charts"] if not (c["drawn"] or c["svg_marks"])]
+    assert not blank, f"charts declared but not drawn: {blank}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "chart-page.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [*offline, "--window-size=1280,2400", f"--screenshot={shot}", (tmp_path / "page/index.html").as_uri()],
+        capture_output=True,
+        timeout=300,
+    )
+    assert shot.stat().st_size > 50_000  # a page of drawn charts, not a blank one
 
 
 def outputs_of(repo: Path) -> dict[str, str]:
