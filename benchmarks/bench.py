@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench           # how long each takes: benchmarks/README.md
     .venv/bin/python -m benchmarks.bench --full    # plus a from-scratch `dvc repro` in a clone
 
-Accuracy rows read the committed results of record (``metrics/compare/metrics.json``, written by
+Accuracy rows read the committed results of record (``metrics/compare/comparison.json``, written by
 a real ``dvc repro`` of the defaults). Training throughput, FLOP efficiency and the plain-Keras
 ratio are measured here, in one process, on the real preprocessed data. Run it with nothing else
 on the machine. Writes ``metrics/benchmark.json`` (git-tracked: ``dvc metrics diff`` shows
@@ -40,7 +40,7 @@ from fmnist.utils import runtime
 from fmnist.utils.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPARE = ROOT / "metrics/compare/metrics.json"
+COMPARE = ROOT / "metrics/compare/comparison.json"
 EVALUATED = ROOT / "metrics/evaluate"
 OUT = ROOT / "metrics/benchmark.json"
 # The documented quick profile: the whole pipeline on a 6000-image subset, 2 epochs per family
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     for family in families:  # test-time views: the gain, chosen on validation, beside the cost
-        views = json.loads((EVALUATED / family / "metrics.json").read_text())["views"]
+        views = json.loads((EVALUATED / family / "scores.json").read_text())["views"]
         if views["name"] == "none":
             continue
         gain = views["val_accuracy"][views["name"]] - views["val_accuracy"]["none"]

@@ -47,7 +47,7 @@ def tolerances() -> str:
     lock = ROOT / "dvc.lock"
     seeds = "metrics/studies/headline-seeds.json"
     return tolerance_table(
-        _read("metrics/compare/metrics.json"), _read(seeds), lock.read_text() if lock.exists() else None
+        _read("metrics/compare/comparison.json"), _read(seeds), lock.read_text() if lock.exists() else None
     )
 
 

@@ -30,7 +30,7 @@ from fmnist.utils import runtime
 from fmnist.utils.errors import DataError, run_stage
 from fmnist.utils.reading import read_json, reading
 
-COMPARISON = Path("metrics/compare/metrics.json")
+COMPARISON = Path("metrics/compare/metrics.json")  # {"best": FAMILY}
 TOP = 3
 
 
@@ -39,7 +39,7 @@ def best_family() -> str:
         raise DataError(f"{COMPARISON} does not exist, so there is no best family yet; run 'make run' or name --family")
     comparison = read_json(COMPARISON)
     with reading(COMPARISON):
-        return comparison["best"]["family"]
+        return comparison["best"]
 
 
 def classify(images: np.ndarray, family: str, params: dict[str, Any]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Stage ``compare``: every family side by side, and against the seeds' reported accuracies.
 
 Reads each family's training summary and curves (``metrics/train/``) and test results
-(``metrics/evaluate/``); writes under ``metrics/compare/`` the comparison JSON, a markdown table,
+(``metrics/evaluate/``); writes under ``metrics/compare/`` the best family's name (``metrics.json``,
+DVC's metric), the comparison (``comparison.json``), a markdown table,
 the learning curves of all families in one CSV (for ``dvc plots``) and ``platform.json``, the
 machine each family was trained on (what changes its bits, for ``python -m fmnist.reproduction``),
 and under ``plots/compare/`` accuracy against size and training compute, and the overlaid curves.
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         "learning_curves.png": figures.learning_curves(curves),
     }
     with atomic_dir(OUT_DIR) as out, atomic_dir(PLOTS_DIR) as plots:
-        write_json(out / "metrics.json", comparison)
+        write_json(out / "metrics.json", {"best": best["family"]})  # DVC's metric: one column
+        write_json(out / "comparison.json", comparison)
         write_json(out / "platform.json", {family: family_platform(family) for family in families})
         (out / "comparison.md").write_text(markdown_table(rows, best))
         curves.to_csv(out / "curves.csv", index=False, lineterminator="\n")

@@ -1,8 +1,9 @@
 """Stage ``evaluate``: score one trained family on the test set, ``python -m stages.evaluate FAMILY``.
 
-Writes, under ``metrics/evaluate/FAMILY/``: ``metrics.json`` (accuracy, loss, top-2 accuracy, the
-classification report, the confusion matrix, and the test-time views with each choice's validation
-accuracy) and ``predictions.csv`` (true and predicted class of every test image, for DVC's confusion
+Writes, under ``metrics/evaluate/FAMILY/``: ``metrics.json`` (the test accuracy under the family's
+name: DVC's metric, one short column a family in ``dvc exp show``), ``scores.json`` (accuracy, loss,
+top-2 accuracy, the classification report, the confusion matrix, and the test-time views with each
+choice's validation accuracy) and ``predictions.csv`` (true and predicted class of every test image, for DVC's confusion
 plot); and, under ``plots/evaluate/FAMILY/``, a confusion heatmap, a gallery of the most confident
 mistakes and sample predictions with their probability bars. Every file is identical, bit for bit,
 on every rerun.
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     # Both directories appear whole or not at all.
     with atomic_dir(METRICS_DIR / args.family) as metrics_dir, atomic_dir(PLOTS_DIR / args.family) as plots_dir:
-        write_json(metrics_dir / "metrics.json", scores)
+        write_json(metrics_dir / "metrics.json", {args.family: scores["test"]["accuracy"]})
+        write_json(metrics_dir / "scores.json", scores)
         write_predictions_csv(metrics_dir / "predictions.csv", y, probs.argmax(axis=1))
         for name, fig in charts.items():
             plotting.save_figure(fig, plots_dir / name)

@@ -39,7 +39,7 @@ RESULTS = [
     "dvc.lock",
     "metrics/benchmark.json",
     "metrics/compare/comparison.md",
-    "metrics/compare/metrics.json",
+    "metrics/compare/comparison.json",
     "metrics/studies/headline-seeds.json",
     "metrics/studies/headline-seeds.md",
 ]

@@ -53,7 +53,10 @@ def test_evaluate_records_metrics_that_match_the_model(project):
     from fmnist.models.saving import load_model
 
     assert run_stage(evaluate.main, ["cnn"]) == 0
-    metrics = json.loads((project / "metrics/evaluate/cnn/metrics.json").read_text())
+    metrics = json.loads((project / "metrics/evaluate/cnn/scores.json").read_text())
+    assert json.loads((project / "metrics/evaluate/cnn/metrics.json").read_text()) == {
+        "cnn": metrics["test"]["accuracy"]
+    }
 
     x, y = load_split(project / "data/processed", "test")
     probs = load_model(project / "models/cnn.keras").predict(x, verbose=0)
@@ -62,7 +65,11 @@ def test_evaluate_records_metrics_that_match_the_model(project):
     assert sum(row["support"] for row in metrics["per_class"]) == len(y)
     assert np.trace(metrics["confusion_matrix"]["counts"]) == round(metrics["test"]["accuracy"] * len(y))
     # No timing: a figure that changes on every run has no place in an output DVC tracks.
-    assert sorted(p.name for p in (project / "metrics/evaluate/cnn").iterdir()) == ["metrics.json", "predictions.csv"]
+    assert sorted(p.name for p in (project / "metrics/evaluate/cnn").iterdir()) == [
+        "metrics.json",
+        "predictions.csv",
+        "scores.json",
+    ]
 
     rows = (project / "metrics/evaluate/cnn/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted"
@@ -83,8 +90,8 @@ def test_evaluate_averages_a_familys_own_views_and_scores_every_choice_on_the_va
     )
     assert run_stage(evaluate.main, ["cnn"]) == 0
     assert run_stage(evaluate.main, ["mlp"]) == 0
-    cnn = json.loads((project / "metrics/evaluate/cnn/metrics.json").read_text())
-    mlp = json.loads((project / "metrics/evaluate/mlp/metrics.json").read_text())
+    cnn = json.loads((project / "metrics/evaluate/cnn/scores.json").read_text())
+    mlp = json.loads((project / "metrics/evaluate/mlp/scores.json").read_text())
 
     model = load_model(project / "models/cnn.keras")
     x, y = load_split(project / "data/processed", "test")
@@ -115,7 +122,7 @@ def test_predict_answers_every_test_image_as_evaluate_scored_it_through_airbench
         evaluate={**EVALUATE, "airbench": {"views": "flip_shifts"}},
     )
     assert run_stage(evaluate.main, ["airbench"]) == 0
-    metrics = json.loads((project / "metrics/evaluate/airbench/metrics.json").read_text())
+    metrics = json.loads((project / "metrics/evaluate/airbench/scores.json").read_text())
     assert metrics["views"]["forward_passes"] == 10
     with np.load(project / "data/processed/test.npz") as npz:
         images = npz["images"]
@@ -131,6 +138,7 @@ def test_predict_answers_every_test_image_as_evaluate_scored_it_through_airbench
 def test_evaluate_reruns_to_identical_bytes(project):
     outputs = [
         "metrics/evaluate/mlp/metrics.json",
+        "metrics/evaluate/mlp/scores.json",
         "metrics/evaluate/mlp/predictions.csv",
         "plots/evaluate/mlp/confusion.png",
         "plots/evaluate/mlp/mistakes.png",
@@ -178,15 +186,16 @@ def test_compare_ranks_every_family_and_draws_the_curves(project):
         assert run_stage(evaluate.main, [family]) == 0
     assert run_stage(compare.main, []) == 0
 
-    comparison = json.loads((project / "metrics/compare/metrics.json").read_text())
+    comparison = json.loads((project / "metrics/compare/comparison.json").read_text())
     rows = {row["family"]: row for row in comparison["families"]}
     assert set(rows) == set(TINY)
     for family in TINY:
-        evaluated = json.loads((project / f"metrics/evaluate/{family}/metrics.json").read_text())
+        evaluated = json.loads((project / f"metrics/evaluate/{family}/scores.json").read_text())
         assert rows[family]["test_accuracy"] == evaluated["test"]["accuracy"]
         assert rows[family]["macro_f1"] == evaluated["macro"]["f1"]
     best = max(rows.values(), key=lambda r: (r["test_accuracy"], -r["params"]))
     assert comparison["best"]["family"] == best["family"]
+    assert json.loads((project / "metrics/compare/metrics.json").read_text()) == {"best": best["family"]}
     assert {ref["source"] for ref in comparison["references"]} == {"seed 001", "seed 003", "seed 004"}
 
     table = (project / "metrics/compare/comparison.md").read_text()
@@ -212,7 +221,7 @@ def test_compare_names_the_missing_results(project, capsys):
     assert run_stage(compare.main, []) == 1
     err = capsys.readouterr().err
     assert err == (
-        "error: metrics/evaluate/mlp/metrics.json is missing; make it with 'dvc repro evaluate@mlp' "
+        "error: metrics/evaluate/mlp/scores.json is missing; make it with 'dvc repro evaluate@mlp' "
         "(or fetch it with 'dvc pull')\n"
     )
     assert not (project / "metrics/compare").exists()

@@ -72,7 +72,7 @@ READERS = [
     ("models/mlp.keras", (predict, ["shirt.png", "--family", "mlp"]), "dvc repro train@mlp"),
     ("metrics/train/mlp/summary.json", (compare, []), "dvc repro train@mlp"),
     ("metrics/train/mlp/plots/metrics/train/loss.tsv", (compare, []), "dvc repro train@mlp"),
-    ("metrics/evaluate/mlp/metrics.json", (compare, []), "dvc repro evaluate@mlp"),
+    ("metrics/evaluate/mlp/scores.json", (compare, []), "dvc repro evaluate@mlp"),
     ("metrics/compare/metrics.json", (predict, ["shirt.png"]), "dvc repro compare"),
 ]
 
@@ -103,9 +103,9 @@ def test_a_damaged_file_a_stage_reads_is_one_line_naming_it_and_the_command_that
     ("missing", "reader", "line"),
     [
         (
-            "metrics/evaluate/mlp/metrics.json",
+            "metrics/evaluate/mlp/scores.json",
             (compare, []),
-            "error: metrics/evaluate/mlp/metrics.json is missing; make it with 'dvc repro evaluate@mlp' "
+            "error: metrics/evaluate/mlp/scores.json is missing; make it with 'dvc repro evaluate@mlp' "
             "(or fetch it with 'dvc pull')",
         ),
         (

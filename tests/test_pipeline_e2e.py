@@ -132,15 +132,18 @@ def test_repro_then_nothing_reruns(repo):
 
 
 def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
+    def test_losses() -> dict[str, float]:
+        scores = {f: json.loads((repo / f"metrics/evaluate/{f}/scores.json").read_text()) for f in TINY}
+        return {family: s["test"]["loss"] for family, s in scores.items()}
+
+    before = test_losses()
     shared = sh(repo, "dvc", "exp", "run", "-S", "train.activation=tanh")
     assert ran_trainings(shared) == set(TINY)
     assert "Running stage 'preprocess'" not in shared.stdout
     # The workspace now holds the experiment: every family's test loss differs from HEAD's (its
     # accuracy may not: a tiny net can score the same on the synthetic test images either way).
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
-    for family in TINY:
-        changes = diff[f"metrics/evaluate/{family}/metrics.json"]
-        assert changes["test.loss"]["diff"] != 0, (family, changes)
+    after = test_losses()
+    assert all(after[family] != before[family] for family in TINY), (before, after)
 
     # Hydra's "++" sets a key whether or not the block holds it yet; plain -S refuses a new key.
     own = sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=2")
@@ -152,13 +155,34 @@ def test_train_key_reruns_every_family_and_family_key_only_its_own(repo):
     sh(repo, "dvc", "checkout")
 
 
+def test_plain_exp_show_in_a_120_column_terminal_shows_each_familys_accuracy_the_best_and_the_changed_param(repo):
+    sh(repo, "dvc", "exp", "run", "-n", "tanh", "-S", "train.activation=tanh")  # the run cache has it
+    tanh = parse_experiments(json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout))["tanh"]["data"]["metrics"]
+    accuracy = {family: tanh[f"metrics/evaluate/{family}/metrics.json"]["data"][family] for family in TINY}
+    best = tanh["metrics/compare/metrics.json"]["data"]["best"]
+    # In a terminal DVC pages the table through `less -S`, which shows each line's first 120
+    # characters in a 120-column window; piped, DVC prints the same table.
+    screen = [line[:120] for line in sh(repo, "dvc", "exp", "show").stdout.splitlines()]
+    header = next(line for line in screen if "Experiment" in line).split()
+    assert header[: 2 + len(TINY) + 2] == ["Experiment", "Created", *TINY, "best", "train.activation"]
+    row = next(line for line in screen if "[tanh]" in line).split()
+    cells = row[row.index("[tanh]") + 3 :]  # after the name and the time it was created (10:22 PM)
+    assert [float(cell) for cell in cells[: len(TINY)]] == pytest.approx(list(accuracy.values()), abs=5e-5)
+    assert cells[len(TINY) : len(TINY) + 2] == [best, "tanh"]
+    sh(repo, "dvc", "exp", "remove", "tanh")
+
+
 def test_metrics_show_lists_each_family_and_the_best(repo):
     result = sh(repo, "dvc", "metrics", "show", "--json")
     assert "failed to load" not in result.stderr
     metrics = json.loads(result.stdout)[""]["data"]
+    assert list(metrics) == [
+        *(f"metrics/evaluate/{family}/metrics.json" for family in TINY),
+        "metrics/compare/metrics.json",
+    ]
     for family in TINY:
-        assert 0 <= metrics[f"metrics/evaluate/{family}/metrics.json"]["data"]["test"]["accuracy"] <= 1
-    assert metrics["metrics/compare/metrics.json"]["data"]["best"]["family"] in TINY
+        assert 0 <= metrics[f"metrics/evaluate/{family}/metrics.json"]["data"][family] <= 1
+    assert metrics["metrics/compare/metrics.json"]["data"]["best"] in TINY
 
 
 def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo, tmp_path):
@@ -491,7 +515,7 @@ def test_predict_classifies_a_test_image_as_evaluate_did_even_negated_upscaled_a
 
     # Plain output: the family that answers, then one line per file; the best family of the
     # comparison by default.
-    best = json.loads((repo / "metrics/compare/metrics.json").read_text())["best"]["family"]
+    best = json.loads((repo / "metrics/compare/metrics.json").read_text())["best"]
     plain = predict(repo, str(tmp_path / "test0.png")).stdout.splitlines()
     assert len(plain) == 2
     assert plain[0] == f"{best} (the best family of metrics/compare/metrics.json):"
@@ -689,8 +713,7 @@ def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
         time.sleep(2)
     assert states == dict.fromkeys(names, "success")
     losses = {
-        name: found[name]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["test"]["loss"]
-        for name in names
+        name: found[name]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["mlp"] for name in names
     }
     assert losses["q-8"] != losses["q-12"]
 
@@ -784,7 +807,7 @@ def test_a_new_family_is_one_module_and_one_params_block(repo):
     assert "Running stage 'train@softmax'" in result.stdout
     assert "Running stage 'evaluate@softmax'" in result.stdout
     assert "Running stage 'compare'" in result.stdout
-    compared = json.loads((repo / "metrics/compare/metrics.json").read_text())
+    compared = json.loads((repo / "metrics/compare/comparison.json").read_text())
     assert [row["family"] for row in compared["families"]] == [*TINY, "softmax"]
     summary = json.loads((repo / "metrics/train/softmax/summary.json").read_text())
     assert summary["params"] == 28 * 28 * 10 + 10

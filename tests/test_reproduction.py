@@ -125,7 +125,7 @@ def write_run(repo: Path, accuracies: dict[str, float], models: dict[str, bytes]
     (repo / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
     (repo / "metrics/compare").mkdir(parents=True, exist_ok=True)
     rows = [{"family": f, "test_accuracy": a, "test_images": 10000} for f, a in accuracies.items()]
-    (repo / "metrics/compare/metrics.json").write_text(json.dumps({"families": rows}))
+    (repo / "metrics/compare/comparison.json").write_text(json.dumps({"families": rows}))
     (repo / "metrics/compare/platform.json").write_text(
         json.dumps({f: {**PLATFORM, "onednn_isa": isa} for f in accuracies})
     )
@@ -196,10 +196,10 @@ def test_the_command_refuses_a_revision_that_is_not_one_in_one_line(record, caps
 
 
 def test_the_command_without_a_run_says_to_make_one(record, capsys):
-    (record / "metrics/compare/metrics.json").unlink()
+    (record / "metrics/compare/comparison.json").unlink()
     assert run_stage(main, []) == 1
     assert capsys.readouterr().err == (
-        "error: metrics/compare/metrics.json is missing: there is no run to judge yet; run 'make run'\n"
+        "error: metrics/compare/comparison.json is missing: there is no run to judge yet; run 'make run'\n"
     )
 
 
@@ -216,7 +216,7 @@ def test_the_docs_give_each_familys_tolerance_from_the_committed_record():
     start, end = "<!-- tolerances:start -->\n", "<!-- tolerances:end -->"
     shown = page[page.index(start) + len(start) : page.index(end)]
     expected = tolerance_table(
-        committed("metrics/compare/metrics.json"),
+        committed("metrics/compare/comparison.json"),
         committed("metrics/studies/headline-seeds.json"),
         committed("dvc.lock"),
     )

@@ -226,7 +226,7 @@ def evaluate_keys(views: Sequence[str]) -> dict[str, Param]:
         "views": Param(
             "Test-time augmentation: the probabilities averaged over each image as it is (none), also "
             "mirrored (flip: 2 forward passes), or both of those also moved 1 px up, down, left and right "
-            "(flip_shifts: 10 passes). metrics/evaluate/FAMILY/metrics.json holds each choice's validation "
+            "(flip_shifts: 10 passes). metrics/evaluate/FAMILY/scores.json holds each choice's validation "
             "accuracy, to choose by.",
             choices=tuple(views),
         ),

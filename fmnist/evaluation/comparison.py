@@ -32,7 +32,7 @@ SPLITS = {"train": "train", "eval": "val", "test": "test"}
 
 def family_row(family: str) -> dict[str, Any]:
     """One family's headline figures from its training summary and its evaluation."""
-    summary_path, metrics_path = TRAIN_DIR / family / "summary.json", EVALUATE_DIR / family / "metrics.json"
+    summary_path, metrics_path = TRAIN_DIR / family / "summary.json", EVALUATE_DIR / family / "scores.json"
     summary, metrics = read_json(summary_path), read_json(metrics_path)
     with reading(metrics_path):
         scores = {

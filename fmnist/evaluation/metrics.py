@@ -72,7 +72,7 @@ def confident_mistakes(probs: np.ndarray, y_true: np.ndarray, n: int) -> np.ndar
 
 
 def summarize(probs: np.ndarray, y_true: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
-    """Every quality metric of ``probs`` against ``y_true``: the evaluate stage's ``metrics.json``."""
+    """Every quality metric of ``probs`` against ``y_true``: the evaluate stage's ``scores.json``."""
     cm = confusion_matrix(y_true, probs.argmax(axis=1), len(class_names))
     return {
         "test": {

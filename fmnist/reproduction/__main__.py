@@ -2,7 +2,7 @@
 
 Compares the workspace's results (after ``make run`` or ``dvc repro``) with those committed at a
 revision (default ``HEAD``, the record this checkout came with), family by family: the model's
-bytes (against ``dvc.lock``), the test accuracy (against ``metrics/compare/metrics.json``), the
+bytes (against ``dvc.lock``), the test accuracy (against ``metrics/compare/comparison.json``), the
 platform each was trained on (``metrics/compare/platform.json``) and the settings it ran with. The
 rule and its tolerances: :mod:`fmnist.reproduction.verdict`, docs/reproducibility.md. Exits 1 only
 when a family differs beyond its tolerance.
@@ -25,7 +25,9 @@ from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge, toleranc
 from fmnist.utils.errors import DataError, UserError, run_stage
 
 LOCK = "dvc.lock"
-COMPARISON = "metrics/compare/metrics.json"
+COMPARISON = "metrics/compare/comparison.json"
+# Records made before the comparison moved out of DVC's metric file kept it there, in the same form.
+EARLIER_COMPARISON = "metrics/compare/metrics.json"
 PLATFORM = "metrics/compare/platform.json"
 SEEDS = "metrics/studies/headline-seeds.json"
 
@@ -38,6 +40,14 @@ def git_show(rev: str, path: str) -> str | None:
     """A file's text at a revision, or None if the revision lacks it."""
     out = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
     return out.stdout if out.returncode == 0 else None
+
+
+def recorded_comparison(rev: str) -> str:
+    """The comparison committed at ``rev``, or a one-line error if that commit has none."""
+    recorded = git_show(rev, COMPARISON) or git_show(rev, EARLIER_COMPARISON)
+    if recorded is None or "families" not in json.loads(recorded):
+        raise UserError(f"--against {rev}: that commit has no {COMPARISON}, so no results of record")
+    return recorded
 
 
 def check_revision(rev: str) -> str:
@@ -138,9 +148,7 @@ def read_lock(text: str | None, where: str) -> dict[str, Any]:
 
 def verdicts(rev: str) -> list[dict[str, Any]]:
     """The verdict on every family of the workspace's comparison, against the record at ``rev``."""
-    recorded = git_show(rev, COMPARISON)
-    if recorded is None:
-        raise UserError(f"--against {rev}: that commit has no {COMPARISON}, so no results of record")
+    recorded = recorded_comparison(rev)
     record_lock = read_lock(git_show(rev, LOCK), f"{LOCK} at {rev}")
     record_platform = git_show(rev, PLATFORM)
     record = results(
@@ -222,10 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     commit = check_revision(args.against)
     if args.tolerances:
-        recorded = git_show(args.against, COMPARISON)
-        if recorded is None:
-            raise UserError(f"--against {args.against}: that commit has no {COMPARISON}, so no results of record")
-        print(tolerance_table(recorded, git_show(args.against, SEEDS), git_show(args.against, LOCK)), end="")
+        print(
+            tolerance_table(
+                recorded_comparison(args.against), git_show(args.against, SEEDS), git_show(args.against, LOCK)
+            ),
+            end="",
+        )
         return
     rows = verdicts(args.against)
     print(json.dumps({"against": commit, "families": rows}, indent=2) if args.json else table(rows, commit), end="")
