@@ -1,7 +1,8 @@
 """Stage ``train``: train one model family, ``python -m stages.train FAMILY``.
 
 Writes ``models/FAMILY.keras`` (byte-stable for the same params, seed and machine) and, under
-``metrics/train/FAMILY/``, dvclive's per-epoch curves and final metrics plus ``summary.json``
+``metrics/train/FAMILY/``, dvclive's per-epoch curves (as each epoch ends) and final metrics, then
+``summary.json``
 (parameters, training FLOPs per image, epochs, best epoch, and the platform: thread settings, versions,
 CPU and oneDNN's instruction set, :mod:`fmnist.reproduction.machine`). Wall time is printed,
 not written: an output DVC tracks holds only what the same run reproduces.
@@ -24,7 +25,7 @@ from fmnist.models.cost import training_flops_per_image
 from fmnist.reproduction import machine
 from fmnist.training import distribute, loop
 from fmnist.utils import runtime
-from fmnist.utils.atomic import atomic_dir, write_json
+from fmnist.utils.atomic import live_dir, write_json
 from fmnist.utils.errors import DataError, run_stage
 
 TRAIN_METRICS_DIR = Path("metrics/train")
@@ -59,8 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         model = families.build(args.family, cfg)
     chief = distribute.is_chief(strategy)
     start = time.perf_counter()
-    with atomic_dir(TRAIN_METRICS_DIR / args.family) if chief else scratch_dir() as live_dir:
-        summary = loop.train(model, cfg, splits, live_dir, strategy)
+    # The curves are written where DVC reads them, epoch by epoch; summary.json, written last, marks a
+    # finished run. A failed or stopped one puts back what was there (nothing, under DVC).
+    with live_dir(TRAIN_METRICS_DIR / args.family) if chief else scratch_dir() as curves_dir:
+        summary = loop.train(model, cfg, splits, curves_dir, strategy)
         seconds = time.perf_counter() - start
         summary["training_flops_per_image"] = training_flops_per_image(model)
         summary["distribute"] = distribute.describe(strategy, cfg)
@@ -68,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{args.family}: trained as a worker; the chief writes the model and metrics")
             return
         platform = machine.record(settings, probe)
-        write_json(live_dir / "summary.json", {"family": args.family, **summary, "runtime": platform})
         saving.save_model(model, model_path(args.family))
+        write_json(curves_dir / "summary.json", {"family": args.family, **summary, "runtime": platform})
     images = summary["train_images"] * summary["epochs_run"]
     print(
         f"{args.family}: {summary['params']} params, {summary['epochs_run']} epochs in "

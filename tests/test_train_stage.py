@@ -94,6 +94,47 @@ def test_failure_mid_training_leaves_no_outputs(project, capsys, monkeypatch):
     assert not [p for p in (project / "metrics/train").rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # trains the mlp twice
+def test_the_curves_appear_where_dvc_reads_them_epoch_by_epoch_and_a_failed_run_puts_back_the_last(
+    project, capsys, monkeypatch
+):
+    import keras
+
+    from fmnist.training import loop
+
+    write_params(project, train={"epochs": 1, "batch_size": 32}, families={**TINY, "mlp": {**TINY["mlp"], "epochs": 3}})
+    assert run_stage(train.main, ["mlp"]) == 0
+    finished = {
+        p: p.read_bytes() for p in [project / "models/mlp.keras", *project.rglob("metrics/train/**/*")] if p.is_file()
+    }
+    loss = project / "metrics/train/mlp/plots/metrics/train/loss.tsv"
+
+    seen = []  # (epoch, rows of the loss curve on disk, summary.json there) as each epoch starts
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(
+                (
+                    epoch,
+                    len(loss.read_text().splitlines()) - 1 if loss.exists() else 0,
+                    (project / "metrics/train/mlp/summary.json").exists(),
+                )
+            )
+
+        def on_train_end(self, logs=None):
+            raise loop.DivergedError("training diverged: loss is nan at epoch 3, batch 1")
+
+    real = loop.callbacks
+    monkeypatch.setattr(loop, "callbacks", lambda cfg: [*real(cfg), Watch()])
+    assert run_stage(train.main, ["mlp"]) == 1
+    assert "training diverged" in capsys.readouterr().err
+    assert seen == [(0, 0, False), (1, 1, False), (2, 2, False)]  # the last run's curves were set aside
+    after = {
+        p: p.read_bytes() for p in [project / "models/mlp.keras", *project.rglob("metrics/train/**/*")] if p.is_file()
+    }
+    assert after == finished  # the finished run's model and curves, as they were; no temporary left
+
+
 def test_the_summary_records_the_platform_that_changes_the_bits(project):
     import keras
     import tensorflow as tf

@@ -81,6 +81,31 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def live_dir(path: Path) -> Iterator[Path]:
+    """Yield ``path`` itself, emptied, for files to be read while they grow (dvclive's curves, epoch
+    by epoch, for ``dvc plots show`` and VS Code); if the block fails or is stopped, put back what
+    was there before, as ``atomic_dir`` would. Only a finished block leaves its files."""
+    path = Path(path)
+    with _writable(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        kept = aside / path.name
+        if path.exists():
+            os.replace(path, kept)
+        path.mkdir()
+    try:
+        with _space(path, path):
+            yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        if kept.exists():
+            os.replace(kept, path)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write sorted, indented JSON: stable bytes, readable diffs."""
     with atomic_path(path) as tmp:
