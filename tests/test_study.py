@@ -241,6 +241,9 @@ def test_a_which_matters_more_claim_weighs_both_factors():
         (["run", "seed002-progression", "--repeats", "0"], "--repeats 0 is not allowed"),
         (["report", "seed002-progression", "--train-limit", "5"], "--train-limit 5 is not allowed"),
         (["run", "seed002-progression", "--epochs", "2.5"], "--epochs 2.5 is not allowed"),
+        (["run", "seed002-progression", "--shard", "3/2"], "--shard 3/2 is not allowed; expected I/N with 1 <= I <= N"),
+        (["run", "seed002-progression", "--shard", "0/2"], "--shard 0/2 is not allowed"),
+        (["run", "seed002-progression", "--shard", "half"], "--shard half is not allowed"),
     ],
 )
 def test_every_study_flag_is_checked_up_front_in_one_line(tmp_path, monkeypatch, capsys, args, message):
@@ -359,18 +362,51 @@ def test_experiments_are_read_from_dvcs_own_json_with_their_state():
     assert sorted(found) == ["bad", "good"]  # the workspace and the baseline are not experiments
     assert (found["good"]["state"], found["bad"]["state"]) == ("success", "failed")
     metrics = found["good"]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]
-    assert metrics == {"test": {"accuracy": 0.5}}
+    assert metrics == {"mlp": 0.5}
 
 
 def test_a_failed_run_is_not_collected_though_dvc_shows_it_with_the_baselines_metrics(monkeypatch):
     from fmnist.studies import runner
 
     found = shown_experiments()
-    assert found["bad"]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["test"]["accuracy"] == 0.1
+    assert found["bad"]["data"]["metrics"]["metrics/evaluate/mlp/metrics.json"]["data"]["mlp"] == 0.1
     planned = spec.planned_runs("test", {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}, spec.Budget(), 1)
     monkeypatch.setattr(runner, "experiments", lambda: {planned[0].name: found["good"], planned[1].name: found["bad"]})
     collected = runner.collect(planned)
     assert [(r.name, r.accuracy) for r in collected] == [(planned[0].name, 0.5)]
+
+
+def test_a_run_made_before_the_metric_was_one_column_a_family_is_still_collected(monkeypatch):
+    from fmnist.studies import runner
+
+    planned = spec.planned_runs("test", {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}, spec.Budget(), 1)
+    earlier = {"metrics": {"metrics/evaluate/mlp/metrics.json": {"data": {"test": {"accuracy": 0.7}}}}}
+    monkeypatch.setattr(runner, "experiments", lambda: {planned[0].name: {"state": "success", "data": earlier}})
+    assert [(r.name, r.accuracy) for r in runner.collect(planned)] == [(planned[0].name, 0.7)]
+
+
+def test_two_shards_run_every_run_once_between_them_push_their_own_and_record_no_wall_time(tmp_path, monkeypatch):
+    from fmnist.studies import runner
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    planned = spec.planned_runs("test", GRID, spec.Budget(), 2)
+    found = shown_experiments()
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda args, **kw: real_popen(["true"], **kw))  # the queue
+    queued, pushed = {}, {}
+    for shard in (1, 2):
+        states = iter([{}, {r.name: found["good"] for r in planned}])  # before the queue, then after it
+        monkeypatch.setattr(runner, "experiments", lambda states=states: next(states))
+        calls = []
+        monkeypatch.setattr(runner, "dvc", lambda *args, calls=calls: calls.append(args) or "")
+        runner.run("test", GRID, spec.Budget(), repeats=2, jobs=1, shard=(shard, 2), push="origin")
+        queued[shard] = [args[4] for args in calls if args[:3] == ("exp", "run", "--queue")]
+        pushed[shard] = calls[-1]
+    assert sorted(queued[1] + queued[2]) == sorted(r.name for r in planned)  # each run once
+    assert len(queued[1]) == len(queued[2]) == len(planned) // 2
+    assert pushed == {shard: ("exp", "push", "origin", *sorted(queued[shard])) for shard in (1, 2)}
+    assert not (tmp_path / runner.RUN_RECORDS).exists()
 
 
 def test_a_study_whose_runs_failed_says_how_many_and_where_the_log_is_and_records_no_wall_time(

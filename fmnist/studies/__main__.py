@@ -2,11 +2,14 @@
 
     python -m fmnist.studies list
     python -m fmnist.studies run NAME [--repeats N] [--jobs J] [--epochs E] [--train-limit L]
-    python -m fmnist.studies report NAME [the same budget flags]
+    python -m fmnist.studies run NAME --shard I/N --push REMOTE [...]   # one machine's share
+    python -m fmnist.studies report NAME [--pull REMOTE] [the same budget flags]
 
 ``run`` queues every configuration x repeat and waits for DVC's queue; run it again and finished
 experiments are skipped. ``report`` writes ``metrics/studies/NAME.{json,md}`` and
-``plots/studies/NAME.png``.
+``plots/studies/NAME.png``. Spread over machines that share a git remote and a DVC remote, each
+runs ``--shard I/N`` (every Nth run from the Ith) and pushes its experiments; any of them then
+pulls them all and reports (``report --pull``): docs/studies.md.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import yaml
 from fmnist.config.schema import Param
 from fmnist.config.yaml_reader import parse_yaml
 from fmnist.studies.report import markdown, report
-from fmnist.studies.runner import run
+from fmnist.studies.runner import pull, run
 from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError, configurations, load_studies
 from fmnist.utils.errors import ParamsError, run_stage
 
@@ -40,6 +43,14 @@ def check_flag(flag: str, text: str, spec: Param) -> int:
         raise ParamsError(f"{flag} {text} is not allowed; expected {spec.allowed()}") from None
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` as (I, N), or a one-line error (exit 2) naming the flag and what is allowed."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ParamsError(f"--shard {text} is not allowed; expected I/N with 1 <= I <= N, e.g. 1/4")
+    return int(index), int(count)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fmnist.studies", description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=Path, default=STUDIES_FILE, help="the studies file")
@@ -54,11 +65,18 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--train-limit", help="train on this many images (default: all)")
         if command == "run":
             p.add_argument("--jobs", default="1", help="queue workers running at once")
+            p.add_argument("--shard", help="I/N: run only every Nth run from the Ith (1 <= I <= N), no report")
+            p.add_argument("--push", metavar="REMOTE", help="then 'dvc exp push' the runs to this git remote")
+        else:
+            p.add_argument(
+                "--pull", metavar="REMOTE", help="first 'dvc exp pull' the study's runs from this git remote"
+            )
     args = parser.parse_args(argv)
     for flag, spec in FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
         if value is not None:
             setattr(args, flag.lstrip("-").replace("-", "_"), check_flag(flag, value, spec))
+    shard = parse_shard(args.shard) if getattr(args, "shard", None) is not None else None
     studies = load_studies(args.studies)
     if args.command == "list":
         for name, study in studies.items():
@@ -71,7 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     budget = Budget(args.epochs or 0, args.train_limit or 0)
     repeats = args.repeats or study["repeats"]
     if args.command == "run":
-        run(args.name, study, budget, repeats, args.jobs)
+        run(args.name, study, budget, repeats, args.jobs, shard, args.push)
+        if shard is not None:
+            print(
+                f"{args.name}: shard {shard[0]}/{shard[1]} done{' and pushed to ' + args.push if args.push else ''}; "
+                f"once every shard is, on any machine: python -m fmnist.studies report {args.name} "
+                f"--pull {args.push or 'REMOTE'}"
+            )
+            return
+    elif args.pull is not None:
+        pull(args.name, study, budget, repeats, args.pull)
     summary = report(args.name, study, budget, repeats)
     print(markdown(summary, None), end="")
 

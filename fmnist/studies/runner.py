@@ -88,14 +88,27 @@ def settled(names: set[str], timeout: float = 120.0) -> dict[str, str | None]:
         time.sleep(2)
 
 
-def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: int) -> None:
+def run(
+    name: str,
+    study: dict[str, Any],
+    budget: Budget,
+    repeats: int,
+    jobs: int,
+    shard: tuple[int, int] | None = None,
+    push: str | None = None,
+) -> None:
+    """Run the study's runs not yet finished here, or with ``shard`` (I, N) every Nth from the Ith,
+    so that N machines share it with no run twice; ``push``: then send them to that git remote."""
     runs = planned_runs(name, study, budget, repeats)
+    plan = f"{len(runs) // repeats} configurations x {repeats}"
+    if shard is not None:
+        runs = runs[shard[0] - 1 :: shard[1]]
+        plan = f"shard {shard[0]}/{shard[1]} of {plan}"
     names = {r.name for r in runs}
     baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     known = experiments()
     todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
-    n_configs = len(runs) // repeats
-    print(f"{name}: {len(runs)} runs ({n_configs} configurations x {repeats}), {len(runs) - len(todo)} done or queued")
+    print(f"{name}: {len(runs)} runs ({plan}), {len(runs) - len(todo)} done or queued")
     params = load_params()
     if todo:
         seconds = estimate_seconds(todo, budget, jobs, params)
@@ -113,14 +126,33 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             f"evaluate@{r.config.family}",
         )
     done = {n for n, exp in known.items() if exp["state"] == "success"} & names
-    if done == names:
-        return  # nothing ran: the record of the runs that did stays as it is
+    if done != names:
+        run_queue(name, names, len(names - done), budget, jobs)
+        if shard is None:  # a shard's wall time is one machine's part of the study's: not recorded
+            RUN_RECORDS.mkdir(parents=True, exist_ok=True)
+            record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
+            earlier = json.loads(record.read_text()) if record.exists() else {}
+            wall = {
+                "budget": budget.__dict__,
+                "repeats": repeats,
+                "jobs": jobs,
+                "runs": len(runs),
+                "baseline": baseline,
+            }
+            write_json(record, wall_record(earlier, wall, time.perf_counter() - start))
+    if push is not None:
+        print(f"{name}: pushing {len(names)} runs to {push} (their git refs; their outputs to the DVC remote)")
+        dvc("exp", "push", push, *sorted(names))
+
+
+def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: int) -> None:
+    """Run DVC's queue (``pending`` runs) until it is empty; fail, naming one, if any of ``names`` did."""
     # `--run-all` starts the queue's workers and returns when every queued run has ended. Its
     # output goes to a file, which the workers it spawns inherit (a pipe they would hold open), and
     # is echoed from there: progress shows on the terminal and stays in the log.
     log = LOG_DIR / f"{budget.report_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{name}: {len(names - done)} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
+    print(f"{name}: {pending} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
     with log.open("a") as out, log.open() as echo:
         echo.seek(0, 2)
         queue = subprocess.Popen(
@@ -140,11 +172,16 @@ def run(name: str, study: dict[str, Any], budget: Budget, repeats: int, jobs: in
             f"{len(failed)} of {len(names)} runs failed, e.g. {failed[0]}; "
             f"see 'dvc queue logs {failed[0]}', then run again"
         )
-    RUN_RECORDS.mkdir(parents=True, exist_ok=True)
-    record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
-    earlier = json.loads(record.read_text()) if record.exists() else {}
-    wall = {"budget": budget.__dict__, "repeats": repeats, "jobs": jobs, "runs": len(runs), "baseline": baseline}
-    write_json(record, wall_record(earlier, wall, time.perf_counter() - start))
+
+
+def pull(name: str, study: dict[str, Any], budget: Budget, repeats: int, remote: str) -> None:
+    """Fetch the study's runs that ``remote`` holds (pushed by the machines that ran its shards)."""
+    names = {r.name for r in planned_runs(name, study, budget, repeats)}
+    there = set(dvc("exp", "list", remote, "--all-commits", "--name-only").split()) & names
+    if not there:
+        raise StudyError(f"{remote} holds no run of {name} at this budget; run its shards with --push {remote} first")
+    dvc("exp", "pull", remote, *sorted(there))
+    print(f"{name}: pulled {len(there)} of {len(names)} runs from {remote}")
 
 
 def wall_record(earlier: dict[str, Any], wall: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -168,7 +205,9 @@ def collect(runs: list[Run]) -> list[Run]:
             continue
         metrics = exp["data"].get("metrics", {}).get(f"metrics/evaluate/{r.config.family}/metrics.json", {})
         scores = metrics.get("data", {})
-        if "test" in scores:
-            r.accuracy = scores["test"]["accuracy"]
+        # {"mlp": 0.9}; experiments run before the metric was one column a family: {"test": {"accuracy": 0.9}}
+        accuracy = scores.get(r.config.family, scores.get("test", {}).get("accuracy"))
+        if accuracy is not None:
+            r.accuracy = accuracy
             out.append(r)
     return out
