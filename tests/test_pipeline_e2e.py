@@ -650,27 +650,30 @@ def test_on_a_cpu_without_avx512_the_verdict_names_the_instruction_set_and_judge
     restore(repo)
 
 
-def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
+TINY_GRID = {
+    "tiny-grid": {
+        "seed": "test",
+        "description": "2x2 on synthetic data",
+        "family": "mlp",
+        "fixed": {"epochs": 1},
+        "grid": {
+            "activation": {"relu": {"activation": "relu"}, "tanh": {"activation": "tanh"}},
+            "layers": {"1x8": {"hidden": [8]}, "1x16": {"hidden": [16]}},
+        },
+        "repeats": 1,
+        "claims": [{"text": "relu > tanh", "factor": "activation", "order": ["relu", "tanh"]}],
+    }
+}
+
+
+def study_cli(tmp_path: Path) -> list[str]:
     studies = tmp_path / "studies.yaml"
-    studies.write_text(
-        yaml.safe_dump(
-            {
-                "tiny-grid": {
-                    "seed": "test",
-                    "description": "2x2 on synthetic data",
-                    "family": "mlp",
-                    "fixed": {"epochs": 1},
-                    "grid": {
-                        "activation": {"relu": {"activation": "relu"}, "tanh": {"activation": "tanh"}},
-                        "layers": {"1x8": {"hidden": [8]}, "1x16": {"hidden": [16]}},
-                    },
-                    "repeats": 1,
-                    "claims": [{"text": "relu > tanh", "factor": "activation", "order": ["relu", "tanh"]}],
-                }
-            }
-        )
-    )
-    cli = [sys.executable, "-m", "fmnist.studies", "--studies", str(studies)]
+    studies.write_text(yaml.safe_dump(TINY_GRID))
+    return [sys.executable, "-m", "fmnist.studies", "--studies", str(studies)]
+
+
+def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
+    cli = study_cli(tmp_path)
     first = sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")
     assert "tiny-grid: 4 runs (4 configurations x 1), 0 done or queued" in first.stdout
     names = set(sh(repo, "dvc", "exp", "list", "--name-only").stdout.split())
@@ -695,6 +698,99 @@ def test_a_study_runs_through_the_dvc_queue_resumes_and_reports(repo, tmp_path):
     assert (repo / "plots/studies/tiny-grid.png").stat().st_size > 0
     assert "| configuration | test accuracy (mean ± std) | n |" in (repo / "metrics/studies/tiny-grid.md").read_text()
     restore(repo)
+
+
+def test_the_notebook_runs_top_to_bottom_and_leaves_the_workspace_as_it_was(repo, monkeypatch):
+    import nbclient
+    import nbformat
+
+    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):  # dvc exp save commits, in the kernel
+        monkeypatch.setenv(key, "test")
+    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(key, "test@example.com")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    before = sh(repo, "git", "status", "--porcelain").stdout, (repo / "models/mlp.keras").read_bytes()
+    notebook = nbformat.read(ROOT / "docs/tour.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells)  # committed clean: outputs are a run's
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(repo)}}
+    ).execute()
+
+    text = "\n".join(
+        output.get("text") or output.get("data", {}).get("text/plain", "")
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+    assert "best family: " in text
+    assert "'tour-mlp-dropout'" in text  # the last cell's list of experiments
+    assert "'tour-snapshot'" in text
+    answer = next(cell for cell in notebook.cells if "fmnist.predict" in cell.source)["outputs"][0]["text"]
+    assert '"object_found": true' in answer
+    assert answer.count('"class"') == 3
+    assert sum(1 for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})) == 2
+    # The experiment ran in a temporary copy: the workspace, its params and its models are as they were.
+    assert (sh(repo, "git", "status", "--porcelain").stdout, (repo / "models/mlp.keras").read_bytes()) == before
+    sh(repo, "dvc", "exp", "remove", "tour-mlp-dropout", "tour-snapshot")
+
+
+def test_a_study_run_as_two_shards_from_two_clones_reports_what_one_machine_reports(repo, tmp_path):
+    cli = study_cli(tmp_path)
+    sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")  # one machine (the runs may be there already)
+    alone = json.loads((repo / "metrics/studies/tiny-grid.json").read_text())
+
+    # Two machines sharing a git remote and a DVC remote, each with the data from the remote.
+    sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
+    sh(repo, "git", "remote", "add", "shared", str(tmp_path / "origin.git"))
+    try:
+        sh(repo, "dvc", "remote", "add", "--default", "store", str(tmp_path / "remote"))
+        sh(repo, "git", "commit", "-qam", "a remote")
+        sh(repo, "git", "push", "-q", "shared", "main")
+        sh(repo, "dvc", "push")
+    finally:
+        sh(repo, "git", "remote", "remove", "shared")
+    machines = [tmp_path / "machine1", tmp_path / "machine2"]
+    for i, machine in enumerate(machines, 1):
+        sh(tmp_path, "git", "clone", "-q", str(tmp_path / "origin.git"), str(machine))
+        sh(machine, "dvc", "pull")
+        ran = sh(machine, *cli, "run", "tiny-grid", "--shard", f"{i}/2", "--push", "origin")
+        assert f"tiny-grid: 2 runs (shard {i}/2 of 4 configurations x 1), 0 done or queued" in ran.stdout
+        assert not (machine / "metrics/studies/tiny-grid.json").exists()  # a shard does not report
+    reported = sh(machines[0], *cli, "report", "tiny-grid", "--pull", "origin")
+    assert "tiny-grid: pulled 4 of 4 runs from origin" in reported.stdout
+    shared = json.loads((machines[0] / "metrics/studies/tiny-grid.json").read_text())
+    # The same runs, trained on the same kind of CPU: the same report, but for the wall time.
+    assert {k: v for k, v in shared.items() if k != "run"} == {k: v for k, v in alone.items() if k != "run"}
+    restore(repo)
+
+
+def test_a_hydra_sweep_queues_every_combination_runs_them_and_shows_them(repo):
+    before = set(sh(repo, "dvc", "exp", "list", "--name-only").stdout.split())
+    # As docs/studies.md shows: DVC's own grid syntax, no code of ours.
+    sh(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "--queue",
+        "-S",
+        "++families.mlp.dropout=0.1,0.3",
+        "-S",
+        "++families.mlp.epochs=range(1,3)",
+    )
+    assert sh(repo, "dvc", "queue", "status").stdout.count("Queued") == 4
+    sh(repo, "dvc", "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while any(state in sh(repo, "dvc", "queue", "status").stdout for state in ("Queued", "Running")):
+        assert time.monotonic() < deadline, sh(repo, "dvc", "queue", "status").stdout
+        time.sleep(2)
+    found = parse_experiments(json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout))
+    swept = {name: exp for name, exp in found.items() if name not in before}
+    assert {exp["state"] for exp in swept.values()} == {"success"}
+    mlp = [exp["data"]["params"]["params.yaml"]["data"]["families"]["mlp"] for exp in swept.values()]
+    assert sorted((m["dropout"], m["epochs"]) for m in mlp) == [(0.1, 1), (0.1, 2), (0.3, 1), (0.3, 2)]
+    shown = sh(repo, "dvc", "exp", "show", "--only-changed").stdout
+    assert all(name in shown for name in swept)
+    sh(repo, "dvc", "exp", "remove", *swept)
 
 
 def test_queued_experiments_get_their_own_correct_results(repo, tmp_path):
@@ -768,8 +864,11 @@ def shared_through_a_remote(repo: Path, tmp_path: Path) -> None:
     sh(repo, "dvc", "exp", "push", "origin", "wide")
     second = tmp_path / "second"
     sh(tmp_path, "git", "clone", "-q", str(tmp_path / "origin.git"), str(second))
-    sh(second, "dvc", "exp", "pull", "origin", "wide")
+    # A teacher collects every student's experiments at once: all of them, of every commit.
+    sh(second, "dvc", "exp", "pull", "--all-commits", "origin")
     assert "wide" in sh(second, "dvc", "exp", "list", "--name-only").stdout.split()
+    collected = parse_experiments(json.loads(sh(second, "dvc", "exp", "show", "-A", "--json").stdout))
+    assert collected["wide"]["data"]["params"]["params.yaml"]["data"]["families"]["mlp"]["hidden"] == [12, 4]
     sh(second, "dvc", "exp", "apply", "wide")
     assert (second / "models/mlp.keras").read_bytes() == tried_model
     status = sh(second, "dvc", "status")
