@@ -140,17 +140,28 @@ def readme_overrides() -> list[tuple[str, str, str]]:
     return [(plus, key, value) for plus, key, value in found if key != "key"]
 
 
+def swept(key: str, value: str) -> list[str]:
+    """The values a Hydra sweep (``relu,tanh``, ``range(5,20,5)``) stands for, as DVC expands it with
+    Hydra's own parser; a plain value alone."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    override = OverridesParser.create().parse_overrides([f"{key}={value}"])[0]
+    return list(override.sweep_string_iterator()) if override.is_sweep_override() else [value]
+
+
 def test_readme_overrides_are_valid_and_plain_ones_name_existing_keys():
     overrides = readme_overrides()
     assert len(overrides) > 15
-    for plus, key, value in overrides:
-        params = shipped_raw()
-        existed = set_override(params, key, value)
-        assert plus or existed, f"README: -S {key} needs '++' (the key is not in params.yaml)"
-        if key == "preprocess.val_fraction" and value == "2":  # the README's example of an error
-            assert "preprocess.val_fraction = 2 is not allowed" in error(params)
-        else:
-            validate_all(params)
+    assert swept("families.cnn.epochs", "range(5,20,5)") == ["5", "10", "15"]  # the docs' sweep, run by DVC
+    for plus, key, shown in overrides:
+        for value in swept(key, shown):
+            params = shipped_raw()
+            existed = set_override(params, key, value)
+            assert plus or existed, f"README: -S {key} needs '++' (the key is not in params.yaml)"
+            if key == "preprocess.val_fraction" and value == "2":  # the README's example of an error
+                assert "preprocess.val_fraction = 2 is not allowed" in error(params)
+            else:
+                validate_all(params)
 
 
 def shipped_text_with(tail: str) -> str:
