@@ -24,7 +24,8 @@ from fmnist.all_params import load_params
 from fmnist.config.params import family_config
 from fmnist.config.yaml_reader import parse_yaml
 from fmnist.data.splits import PROCESSED_DIR, load_split
-from fmnist.evaluation.inference import views_accuracy
+from fmnist.evaluation.inference import view_probabilities, views_accuracy
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS
 from fmnist.models import families
 from fmnist.training import loop
 from fmnist.utils import runtime
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         curve = pd.read_csv(Path(tmp) / "live/plots/metrics/eval/accuracy.tsv", sep="\t")["accuracy"]
     seconds = time.perf_counter() - start
     x_val, y_val = splits["val"]
-    views = {name: round(accuracy, 4) for name, accuracy in views_accuracy(model, x_val, y_val, 1000).items()}
+    by_view = view_probabilities(model, x_val, 1000, VIEWS[ALL_VIEWS])
+    views = {name: round(accuracy, 4) for name, accuracy in views_accuracy(by_view, y_val).items()}
     record = {
         "family": args.family,
         "changes": changes,

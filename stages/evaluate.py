@@ -3,9 +3,11 @@
 Writes, under ``metrics/evaluate/FAMILY/``: ``metrics.json`` (the test accuracy under the family's
 name: DVC's metric, one short column a family in ``dvc exp show``), ``scores.json`` (accuracy, loss,
 top-2 accuracy, the classification report, the confusion matrix, and the test-time views with each
-choice's validation accuracy) and ``predictions.csv`` (true and predicted class of every test image, for DVC's confusion
-plot); and, under ``plots/evaluate/FAMILY/``, a confusion heatmap, a gallery of the most confident
-mistakes and sample predictions with their probability bars. Every file is identical, bit for bit,
+choice's validation accuracy), ``probabilities.npz`` (the class probabilities of every validation
+and test image through the chosen views, which compare's ensemble averages) and ``predictions.csv``
+(true and predicted class of every test image, for DVC's confusion plot); and, under
+``plots/evaluate/FAMILY/``, a confusion heatmap, a gallery of the most confident mistakes and
+sample predictions with their probability bars. Every file is identical, bit for bit,
 on every rerun.
 """
 
@@ -20,10 +22,10 @@ import numpy as np
 
 from fmnist.config.params import evaluate_config, family_config, load_family
 from fmnist.data.idx import CLASS_NAMES
-from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.data.splits import PROCESSED_DIR, load_split, save_npz
 from fmnist.evaluation import figures, metrics
 from fmnist.evaluation.inference import average, check_model, view_probabilities, views_accuracy
-from fmnist.evaluation.views import VIEWS
+from fmnist.evaluation.views import ALL_VIEWS, VIEWS
 from fmnist.models import families, model_path, saving
 from fmnist.utils import plotting, runtime
 from fmnist.utils.atomic import atomic_dir, atomic_path, write_json
@@ -61,11 +63,12 @@ def main(argv: list[str] | None = None) -> None:
     # Every choice of views is scored on the validation split, where it is chosen; the test split sees
     # only the one chosen, and as one view, to show the gain beside its cost in forward passes.
     x_val, y_val = load_split(PROCESSED_DIR, "val")
+    val_views = view_probabilities(model, x_val, ecfg["batch_size"], VIEWS[ALL_VIEWS])
     scores["views"] = {
         "name": ecfg["views"],
         "forward_passes": len(VIEWS[ecfg["views"]]),
         "test_accuracy_one_view": float(np.mean(test_views[VIEWS["none"][0]].argmax(axis=1) == y)),
-        "val_accuracy": views_accuracy(model, x_val, y_val, ecfg["batch_size"]),
+        "val_accuracy": views_accuracy(val_views, y_val),
     }
 
     images = np.squeeze(x, axis=-1)
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(METRICS_DIR / args.family) as metrics_dir, atomic_dir(PLOTS_DIR / args.family) as plots_dir:
         write_json(metrics_dir / "metrics.json", {args.family: scores["test"]["accuracy"]})
         write_json(metrics_dir / "scores.json", scores)
+        save_npz(metrics_dir / "probabilities.npz", val=average(val_views, ecfg["views"]), test=probs)
         write_predictions_csv(metrics_dir / "predictions.csv", y, probs.argmax(axis=1))
         for name, fig in charts.items():
             plotting.save_figure(fig, plots_dir / name)

@@ -68,8 +68,16 @@ def test_evaluate_records_metrics_that_match_the_model(project):
     assert sorted(p.name for p in (project / "metrics/evaluate/cnn").iterdir()) == [
         "metrics.json",
         "predictions.csv",
+        "probabilities.npz",
         "scores.json",
     ]
+    # What compare's ensemble averages: the model's probabilities of every validation and test image.
+    x_val, _ = load_split(project / "data/processed", "val")
+    with np.load(project / "metrics/evaluate/cnn/probabilities.npz") as saved:
+        np.testing.assert_allclose(saved["test"], probs, atol=1e-5)
+        np.testing.assert_allclose(
+            saved["val"], load_model(project / "models/cnn.keras").predict(x_val, verbose=0), atol=1e-5
+        )
 
     rows = (project / "metrics/evaluate/cnn/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted"
@@ -140,6 +148,7 @@ def test_evaluate_reruns_to_identical_bytes(project):
         "metrics/evaluate/mlp/metrics.json",
         "metrics/evaluate/mlp/scores.json",
         "metrics/evaluate/mlp/predictions.csv",
+        "metrics/evaluate/mlp/probabilities.npz",
         "plots/evaluate/mlp/confusion.png",
         "plots/evaluate/mlp/mistakes.png",
         "plots/evaluate/mlp/predictions.png",
@@ -195,12 +204,25 @@ def test_compare_ranks_every_family_and_draws_the_curves(project):
         assert rows[family]["macro_f1"] == evaluated["macro"]["f1"]
     best = max(rows.values(), key=lambda r: (r["test_accuracy"], -r["params"]))
     assert comparison["best"]["family"] == best["family"]
+    mixed = comparison["ensemble"]
     assert json.loads((project / "metrics/compare/metrics.json").read_text()) == {"best": best["family"]}
+    # The ensemble row, recomputed from what evaluate wrote: its members' weighted probabilities.
+    from fmnist.data.splits import load_split
+
+    _, y_test = load_split(project / "data/processed", "test")
+    saved = {f: np.load(project / f"metrics/evaluate/{f}/probabilities.npz")["test"] for f in mixed["members"]}
+    weighted = sum(n * saved[f].astype(np.float64) for f, n in mixed["members"].items())
+    assert mixed["test_accuracy"] == float(np.mean(weighted.argmax(axis=1) == y_test))
+    assert set(mixed["members"]) <= set(TINY)
+    assert mixed["forward_passes"] == sum(rows[f]["forward_passes"] for f in mixed["members"])
+    assert mixed["inference_flops_per_image"] == sum(
+        rows[f]["training_flops_per_image"] // 3 * rows[f]["forward_passes"] for f in mixed["members"]
+    )
     assert {ref["source"] for ref in comparison["references"]} == {"seed 001", "seed 003", "seed 004"}
 
     table = (project / "metrics/compare/comparison.md").read_text()
     assert f"**{best['family']}**" in table
-    assert "seed 001: AlexNet, 10 epochs (reported) |          93.14%" in table
+    assert re.search(r"\| seed 001: AlexNet, 10 epochs \(reported\) +\| +93\.14% \|", table)
 
     curves = (project / "metrics/compare/curves.csv").read_text().splitlines()
     assert curves[0] == "family,split,epoch,loss,accuracy"
@@ -240,15 +262,29 @@ def test_markdown_table_marks_the_best_and_lists_the_references():
             "epochs": 3,
             "training_flops_per_image": 2_000_000,
             "training_flops": 2_000_000 * 600 * 3,
+            "inference_flops_per_image": 2_000_000 // 3 * 2,
         }
         for name, acc, params in (("small", 0.9, 10), ("large", 0.9, 1000), ("weak", 0.5, 1))
     ]
     best = comparison.best_family(rows)
     assert best["family"] == "small"  # tied on accuracy: the smaller wins
-    lines = comparison.markdown_table(rows, best).splitlines()
+    mixed = {
+        "members": {"small": 1, "large": 2},
+        "test_accuracy": 0.95,
+        "macro_f1": 0.95,
+        "top2_accuracy": 0.99,
+        "forward_passes": 4,
+        "params": 1010,
+        "inference_flops_per_image": 2_666_666,
+    }
+    lines = comparison.markdown_table(rows, best, mixed).splitlines()
     assert lines[0].startswith("| model")
-    assert len(lines) == 2 + len(rows) + len(comparison.REFERENCES)
+    assert len(lines) == 2 + len(rows) + 1 + len(comparison.REFERENCES)
     assert lines[2].startswith("| **small**")
+    # The ensemble's own row, after the families: heaviest member first, its passes and its cost.
+    assert lines[2 + len(rows)].startswith("| ensemble: 2/3 large + 1/3 small ")
+    assert "members' (4)" in lines[2 + len(rows)]
+    assert lines[2 + len(rows)].rstrip(" |").endswith("2.7")
     assert len({len(line) for line in lines}) == 1  # columns aligned for a terminal
 
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from fmnist.data.idx import CLASS_NAMES
+from fmnist.evaluation import ensemble
+from fmnist.evaluation.metrics import summarize
+from fmnist.models.cost import TRAINING_PASSES
 from fmnist.utils.errors import DataError
 from fmnist.utils.reading import read_json, reading
 
@@ -49,8 +54,47 @@ def family_row(family: str) -> dict[str, Any]:
             "epochs": summary["epochs_run"],
             "training_flops_per_image": summary["training_flops_per_image"],
             "training_flops": summary["training_flops_per_image"] * summary["train_images"] * summary["epochs_run"],
+            "inference_flops_per_image": summary["training_flops_per_image"]
+            // TRAINING_PASSES
+            * scores["forward_passes"],
         }
     return {"family": family, **scores, **costs}
+
+
+def family_probabilities(family: str) -> dict[str, np.ndarray]:
+    """The class probabilities evaluate wrote for the validation and test images: {"val", "test"}."""
+    path = EVALUATE_DIR / family / "probabilities.npz"
+    with reading(path), np.load(path, allow_pickle=False) as npz:
+        return {split: npz[split] for split in ("val", "test")}
+
+
+def ensemble_row(
+    rows: list[dict[str, Any]], probs: dict[str, dict[str, np.ndarray]], y_val: np.ndarray, y_test: np.ndarray
+) -> dict[str, Any]:
+    """The ensemble of :mod:`fmnist.evaluation.ensemble`: members chosen on ``y_val``, then scored on
+    ``y_test``; its cost is its members' forward passes (it trains nothing of its own)."""
+    for family, p in probs.items():
+        for split, y in (("val", y_val), ("test", y_test)):
+            if p[split].shape != (len(y), len(CLASS_NAMES)):
+                raise DataError(
+                    f"{EVALUATE_DIR / family / 'probabilities.npz'} has {split} probabilities of shape "
+                    f"{p[split].shape}, not ({len(y)}, {len(CLASS_NAMES)}) as data/processed has; "
+                    f"rerun 'dvc repro evaluate@{family}'"
+                )
+    members = ensemble.select({f: p["val"] for f, p in probs.items()}, y_val)
+    val = ensemble.combine({f: p["val"] for f, p in probs.items()}, members)
+    test = summarize(ensemble.combine({f: p["test"] for f, p in probs.items()}, members), y_test, CLASS_NAMES)
+    chosen = [r for r in rows if r["family"] in members]
+    return {
+        "members": members,
+        "val_accuracy": float(np.mean(val.argmax(axis=1) == y_val)),
+        "test_accuracy": test["test"]["accuracy"],
+        "macro_f1": test["macro"]["f1"],
+        "top2_accuracy": test["test"]["top2_accuracy"],
+        "forward_passes": sum(r["forward_passes"] for r in chosen),
+        "params": sum(r["params"] for r in chosen),
+        "inference_flops_per_image": sum(r["inference_flops_per_image"] for r in chosen),
+    }
 
 
 def family_platform(family: str) -> dict[str, Any]:
@@ -95,8 +139,16 @@ def best_family(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"family": best["family"], "test_accuracy": best["test_accuracy"], "macro_f1": best["macro_f1"]}
 
 
-def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
-    """The families, then the seeds' reported accuracies, as one GitHub/terminal-friendly table."""
+def ensemble_name(members: dict[str, int]) -> str:
+    """The ensemble's members and weights in a word, heaviest first: "ensemble: 3/5 airbench + 2/5 alexnet"."""
+    total = sum(members.values())
+    heaviest = sorted(members.items(), key=lambda item: -item[1])  # stable: params.yaml's order on ties
+    return "ensemble: " + " + ".join(f"{count}/{total} {family}" for family, count in heaviest)
+
+
+def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any], ensemble_row: dict[str, Any]) -> str:
+    """The families, the ensemble of them, then the seeds' reported accuracies, as one
+    GitHub/terminal-friendly table."""
     ours = pd.DataFrame(
         {
             "model": [f"**{r['family']}**" if r["family"] == best["family"] else r["family"] for r in rows],
@@ -106,8 +158,20 @@ def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
             "test views": [f"{r['views']} ({r['forward_passes']})" for r in rows],
             "parameters": [f"{r['params']:,}" for r in rows],
             "epochs": [str(r["epochs"]) for r in rows],
-            "MFLOP per training image": [f"{r['training_flops_per_image'] / 1e6:,.1f}" for r in rows],
+            "training MFLOP/image": [f"{r['training_flops_per_image'] / 1e6:,.1f}" for r in rows],
             "training TFLOP": [f"{r['training_flops'] / 1e12:,.1f}" for r in rows],
+            "test MFLOP/image": [f"{r['inference_flops_per_image'] / 1e6:,.1f}" for r in rows],
+        }
+    )
+    mixed = pd.DataFrame(
+        {
+            "model": [ensemble_name(ensemble_row["members"])],
+            "test accuracy": [f"{ensemble_row['test_accuracy']:.2%}"],
+            "macro F1": [f"{ensemble_row['macro_f1']:.4f}"],
+            "top-2": [f"{ensemble_row['top2_accuracy']:.2%}"],
+            "test views": [f"members' ({ensemble_row['forward_passes']})"],
+            "parameters": [f"{ensemble_row['params']:,}"],
+            "test MFLOP/image": [f"{ensemble_row['inference_flops_per_image'] / 1e6:,.1f}"],
         }
     )
     seeds = pd.DataFrame(
@@ -116,7 +180,7 @@ def markdown_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
             "test accuracy": [f"{ref['test_accuracy']:.2%}" for ref in REFERENCES],
         }
     )
-    table = pd.concat([ours, seeds]).fillna("")
+    table = pd.concat([ours, mixed, seeds]).fillna("")
     alignment = ["left"] + ["right"] * (len(table.columns) - 1)
     # Cells are formatted here; tabulate would re-read "8.0" as 8 and drop the decimals.
     return table.to_markdown(index=False, colalign=alignment, disable_numparse=True) + "\n"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from fmnist.evaluation.views import ALL_VIEWS, VIEWS
+from fmnist.evaluation.views import VIEWS
 from fmnist.utils.errors import DataError
 
 
@@ -77,9 +77,9 @@ def predict(model: Any, x: np.ndarray, batch_size: int, views: str = "none") -> 
     return average(view_probabilities(model, x, batch_size, VIEWS[views]), views)
 
 
-def views_accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-    """Accuracy on ``(x, y)`` through every choice of views, from one set of forward passes."""
-    by_view = view_probabilities(model, x, batch_size, VIEWS[ALL_VIEWS])
+def views_accuracy(by_view: dict[tuple[int, int, bool], np.ndarray], y: np.ndarray) -> dict[str, float]:
+    """Accuracy against ``y`` through every choice of views, from one set of forward passes
+    (``view_probabilities`` through ``VIEWS[ALL_VIEWS]``)."""
     return {name: float(np.mean(average(by_view, name).argmax(axis=1) == y)) for name in VIEWS}
 
 

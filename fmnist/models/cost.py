@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A training step costs about three forward passes: the forward, then the backward pass's two
+# products (the gradients of the inputs and of the weights).
+TRAINING_PASSES = 3
+
 
 def training_flops_per_image(model: Any) -> int:
     """Multiply-adds of the conv and dense layers, x2 for FLOPs, x3 for the forward and backward passes.
@@ -21,4 +25,4 @@ def training_flops_per_image(model: Any) -> int:
         elif kind == "Dense":
             cin, cout = layer.kernel.shape
             flops += 2 * cin * cout
-    return 3 * flops
+    return TRAINING_PASSES * flops
