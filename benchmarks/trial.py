@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure(cfg)
     splits = {name: load_split(PROCESSED_DIR, name) for name in ("train", "val")}
     model = families.build(args.family, cfg)
+    families.prepare(args.family, model, cfg, splits["train"][0])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         summary = loop.train(model, cfg, splits, Path(tmp) / "live")

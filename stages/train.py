@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     with strategy.scope():
         model = families.build(args.family, cfg)
+        families.prepare(args.family, model, cfg, splits["train"][0])
     chief = distribute.is_chief(strategy)
     start = time.perf_counter()
     # The curves are written where DVC reads them, epoch by epoch; summary.json, written last, marks a

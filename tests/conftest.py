@@ -48,7 +48,15 @@ TINY = {
     "dnn": {"hidden": [16, 8], "batch_norm": True},
     "cnn": {"filters": [4, 8], "dense": 8, "batch_norm": True, "augment": True},
     "alexnet": {"filters": [4, 4, 8], "dense": 8, "batch_norm": True, "dropout": 0.5},
-    "airbench": {"stem": 4, "filters": [4, 8], "precision": "float32", "batch_norm": True, "augment": True},
+    "airbench": {
+        "stem": 4,
+        "filters": [4, 8],
+        "precision": "float32",
+        "whiten": False,
+        "dirac": False,
+        "batch_norm": True,
+        "augment": True,
+    },
 }
 
 

@@ -392,3 +392,53 @@ def test_airbench_in_mixed_bfloat16_computes_its_body_in_bfloat16_and_its_classi
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     plain = families.build("airbench", {**cfg, "precision": "float32"})
     assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
+
+
+def test_airbench_whitening_stem_whitens_the_training_patches_and_stays_frozen_through_training(splits, tmp_path):
+    from fmnist.models.families.airbench import whitening_filters
+
+    cfg = config("airbench", stem=8, whiten=True, epochs=2)
+    runtime.configure(cfg)
+    model = families.build("airbench", cfg)
+    families.prepare("airbench", model, cfg, splits["train"][0])
+    stem = model.get_layer("whiten")
+    set_to = keras.ops.convert_to_numpy(stem.kernel)
+    np.testing.assert_array_equal(set_to, whitening_filters(splits["train"][0]))
+    # Its first four outputs over the training patches: unit variance, uncorrelated (up to the
+    # eigenvalue floor); the last four their negatives.
+    out = keras.ops.convert_to_numpy(stem(splits["train"][0])).reshape(-1, 8).astype(np.float64)
+    cov = out[:, :4].T @ out[:, :4] / len(out)
+    np.testing.assert_allclose(cov, np.diag(np.diag(cov)), atol=1e-4)
+    assert np.diag(cov).min() > 0.5
+    assert np.diag(cov).max() <= 1.0
+    np.testing.assert_array_equal(out[:, 4:], -out[:, :4])
+    loop.train(model, cfg, splits, tmp_path / "live")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stem.kernel), set_to)  # frozen
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers[:4])
+
+
+def test_airbench_refuses_whitening_with_a_stem_other_than_eight():
+    with pytest.raises(ParamsError, match=r"families.airbench.whiten needs stem: 8 .*; stem is 4$"):
+        families.build("airbench", config("airbench", whiten=True))
+
+
+def test_airbench_dirac_start_passes_each_block_convs_inputs_through_its_first_filters(splits):
+    cfg = config("airbench", dirac=True)
+    runtime.configure(cfg)
+    model = families.build("airbench", cfg)
+    families.prepare("airbench", model, cfg, splits["train"][0])
+    blocks = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][1:]
+    assert blocks
+    assert any(layer.kernel.shape[3] > layer.kernel.shape[2] for layer in blocks)  # some widen (4 -> 8)
+    x = np.random.default_rng(0).random((2, 6, 6, 8), dtype=np.float32)
+    for layer in blocks:
+        channels = layer.kernel.shape[2]
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        out = keras.ops.convert_to_numpy(keras.ops.conv(x[..., :channels], kernel, padding="same"))
+        np.testing.assert_allclose(out[..., :channels], x[..., :channels], atol=1e-6)
+        if kernel.shape[3] > channels:
+            assert np.abs(kernel[..., channels:]).sum() > 0  # the other filters keep their random start
+    plain = families.build("airbench", config("airbench"))
+    families.prepare("airbench", plain, config("airbench"), splits["train"][0])
+    first = [layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)][1]
+    assert not np.allclose(keras.ops.convert_to_numpy(first.kernel)[1, 1, 0, 0], 1.0)  # off by default
