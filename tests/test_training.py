@@ -442,3 +442,46 @@ def test_airbench_dirac_start_passes_each_block_convs_inputs_through_its_first_f
     families.prepare("airbench", plain, config("airbench"), splits["train"][0])
     first = [layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)][1]
     assert not np.allclose(keras.ops.convert_to_numpy(first.kernel)[1, 1, 0, 0], 1.0)  # off by default
+
+
+def test_ema_replaces_the_weights_with_their_moving_average_when_training_ends(splits, tmp_path):
+    model, _ = fit("mlp", config("mlp", ema=0.9), splits, tmp_path)
+    averages = [v for v in model.optimizer._model_variables_moving_average if v is not None]
+    assert len(averages) == len(model.trainable_weights)
+    for weight, average in zip(model.trainable_weights, averages, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), keras.ops.convert_to_numpy(average))
+    plain, _ = fit("mlp", config("mlp"), splits, tmp_path / "plain")
+    assert not plain.optimizer.use_ema
+    assert not np.array_equal(
+        keras.ops.convert_to_numpy(model.trainable_weights[0]), keras.ops.convert_to_numpy(plain.trainable_weights[0])
+    )
+
+
+def test_ema_every_puts_the_average_in_place_of_the_weights_during_training(splits, tmp_path):
+    # 160 images in batches of 32: 5 steps an epoch. Overwritten every 5 steps, the weights at each
+    # epoch's end are the average, before fit's own last overwrite.
+    cfg = config("mlp", ema=0.9, ema_every=5)
+    runtime.configure(cfg)
+    model = families.build("mlp", cfg)
+    seen = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            averages = model.optimizer._model_variables_moving_average
+            pairs = zip(model.trainable_weights, averages, strict=True)
+            seen.append([np.array_equal(np.asarray(w), np.asarray(a)) for w, a in pairs])
+
+    loop.compile_model(model, cfg, 5, 1)
+    model.fit(inputs.training_batches(*splits["train"], cfg, 32), epochs=2, callbacks=[Snapshot()], verbose=0)
+    assert seen == [[True] * len(model.trainable_weights)] * 2
+    assert model.optimizer.ema_overwrite_frequency == 5
+
+
+def test_batch_norm_momentum_is_the_params_own_unless_the_run_is_too_short_to_forget_its_start(splits, tmp_path):
+    assert loop.batch_norm_momentum(10_000, 0.6) == 0.6
+    assert loop.batch_norm_momentum(10_000) == 0.99
+    assert loop.batch_norm_momentum(30, 0.9) == pytest.approx(1 - 1 / 3)  # a window of a tenth of 30 steps
+    # 6 epochs of 5 steps: the short-run rule allows up to 0.67, so the params' 0.6 stands.
+    model, _ = fit("dnn", config("dnn", batch_norm_momentum=0.6, epochs=6), splits, tmp_path)
+    momenta = {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.6}

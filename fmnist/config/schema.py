@@ -156,6 +156,26 @@ TRAIN: dict[str, Param] = {
         choices=SCHEDULES,
     ),
     "lr_decay_factor": Param("Factor of the step and plateau schedules.", kind=float, gt=0, lt=1),
+    "ema": Param(
+        "Momentum of a moving average of the weights, updated every step, which replaces the weights at "
+        "the end of training (and every ema_every steps); 0: none.",
+        kind=float,
+        ge=0,
+        lt=1,
+    ),
+    "ema_every": Param(
+        "With ema: every this many steps the weights become their moving average (lookahead, as "
+        "airbench); 0: only at the end.",
+        kind=int,
+        ge=0,
+    ),
+    "batch_norm_momentum": Param(
+        "Momentum of batch norm's moving statistics (Keras' 0.99; lower forgets faster, as lookahead "
+        "needs); a short run lowers it so the statistics forget their start within a tenth of the run.",
+        kind=float,
+        gt=0,
+        lt=1,
+    ),
     "lr_decay_epochs": Param("Period of the step schedule, patience of the plateau one.", kind=int, ge=1),
     "loss_function": Param(
         "categorical crossentropy, KL divergence, or crossentropy on smoothed labels.",

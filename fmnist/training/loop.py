@@ -46,14 +46,18 @@ def learning_rate(cfg: dict[str, Any], steps_per_epoch: int) -> float | keras.op
 
 def optimizer(cfg: dict[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = learning_rate(cfg, steps_per_epoch)
+    # Keras' own moving average of the weights: it replaces them when fit ends, and every
+    # ema_overwrite_frequency steps if set.
+    ema = {"use_ema": True, "ema_momentum": cfg["ema"], "ema_overwrite_frequency": cfg["ema_every"] or None}
+    average = ema if cfg["ema"] else {}
     name = cfg["optimizer"]
     if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+        return keras.optimizers.SGD(lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"], **average)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr, momentum=cfg["momentum"])
+        return keras.optimizers.RMSprop(lr, momentum=cfg["momentum"], **average)
     if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=cfg["weight_decay"])
-    return {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam}[name](lr)
+        return keras.optimizers.AdamW(lr, weight_decay=cfg["weight_decay"], **average)
+    return {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam}[name](lr, **average)
 
 
 def loss(cfg: dict[str, Any]) -> keras.losses.Loss:
@@ -81,14 +85,14 @@ def compile_model(
 # stem's moving variance read 0.43 against a true 0.023, and airbench predicted one class (10.00%
 # test accuracy, 82% on validation with the statistics recomputed; benchmarks/README.md). The
 # moving averages must forget their start within the first tenth of the run; at the full budget
-# (4,000 steps or more) that is Keras' 0.99 itself, so the results of record keep their bits.
-BATCH_NORM_MOMENTUM = 0.99
+# (4,000 steps or more) that is Keras' 0.99 itself (train.batch_norm_momentum), so the results of
+# record keep their bits.
 BATCH_NORM_WINDOW_FRACTION = 0.1  # the moving averages' window, 1 / (1 - momentum) steps, as a share of the run
 
 
-def batch_norm_momentum(total_steps: int) -> float:
-    """Batch norm's moving-average momentum for a run of ``total_steps``: 0.99, or less for short runs."""
-    return min(BATCH_NORM_MOMENTUM, 1.0 - 1.0 / max(1.0, BATCH_NORM_WINDOW_FRACTION * total_steps))
+def batch_norm_momentum(total_steps: int, momentum: float = 0.99) -> float:
+    """Batch norm's moving-average momentum for a run of ``total_steps``: ``momentum``, or less for short runs."""
+    return min(momentum, 1.0 - 1.0 / max(1.0, BATCH_NORM_WINDOW_FRACTION * total_steps))
 
 
 def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
@@ -238,7 +242,7 @@ def train(
     one_step = multi_host or isinstance(strategy, tf.distribute.MirroredStrategy)
     with strategy.scope():
         compile_model(model, cfg, steps_per_epoch, 1 if one_step else None)
-    set_batch_norm_momentum(model, batch_norm_momentum(cfg["epochs"] * steps_per_epoch))
+    set_batch_norm_momentum(model, batch_norm_momentum(cfg["epochs"] * steps_per_epoch, cfg["batch_norm_momentum"]))
 
     # Fit, logging curves as it goes.
     run = multi_worker.Loop(model, strategy, global_batch) if multi_host else KerasLoop(model)

@@ -105,5 +105,6 @@ class Loop:
             callback_list.on_epoch_end(epoch, {**logs, "val_loss": val_loss, "val_accuracy": val_accuracy})
             if model.stop_training:
                 break
+        model.optimizer.finalize_variable_values(model.trainable_weights)  # train.ema, as fit does
         callback_list.on_train_end()
         return model.history.history
