@@ -82,6 +82,16 @@ def test_other_settings_or_no_record_get_no_verdict_on_reproduction():
     assert judge("lenet", None, result(), None)["verdict"] == NO_RECORD
 
 
+def test_a_key_the_record_predates_is_listed_but_the_records_bytes_and_score_stay_bit_identical():
+    # A new key at the value that keeps the old computation (train.ema: 0.0) trains the same bytes.
+    same = judge("mlp", result(), result(settings={"train.seed": 0, "train.ema": 0.0}), SPREAD)
+    assert same["verdict"] == BIT_IDENTICAL
+    assert same["settings_differences"] == {"train.ema": (None, 0.0)}
+    # Other bytes with other settings are still no reproduction, even at the record's accuracy.
+    other = judge("mlp", result(), result(md5="bbb", settings={"train.seed": 0, "train.ema": 0.9}), SPREAD)
+    assert other["verdict"] == OTHER_SETTINGS
+
+
 def test_onednn_verbose_banner_gives_version_and_instruction_set():
     banner = (
         "onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)\n"

@@ -6,7 +6,9 @@
 - **differs**: further away than that.
 
 A family trained with other settings than the record's is not a reproduction of it and gets no
-verdict ("other settings"); one the record lacks gets "no record".
+verdict ("other settings"), unless its model has the record's bytes and score: a setting the record
+predates, added at the value that reproduces the old computation, changes nothing, and the bytes
+prove it (the differences are still listed). One the record lacks gets "no record".
 
 The tolerance is the largest difference two runs of one configuration show by chance, at 95%:
 two independent runs differ by ``d = a1 - a2``, whose variance is twice one run's. One run's
@@ -92,10 +94,10 @@ def judge(family: str, record: Result | None, here: Result, spread: Spread | Non
         "platform_differences": differences(record.platform, here.platform),
         "settings_differences": differences(record.settings, here.settings),
     }
-    if verdict["settings_differences"]:
-        verdict["verdict"] = OTHER_SETTINGS
-    elif verdict["same_bytes"] and here.accuracy == record.accuracy:
+    if verdict["same_bytes"] and here.accuracy == record.accuracy:
         verdict["verdict"] = BIT_IDENTICAL
+    elif verdict["settings_differences"]:
+        verdict["verdict"] = OTHER_SETTINGS
     elif abs(verdict["difference"]) <= tol:
         verdict["verdict"] = WITHIN_NOISE
     else:
