@@ -30,21 +30,8 @@ def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(probs.argmax(axis=1) == y))
 
 
-def weighted(probs: Probs, weights: dict[str, float]) -> np.ndarray:
-    return sum(w * probs[name].astype(np.float64) for name, w in weights.items() if w) / sum(weights.values())
-
-
-def greedy_loss(probs: Probs, y: np.ndarray, rounds: int = 20) -> dict[str, float]:
-    counts: dict[str, int] = {}
-    best: tuple[float, dict[str, int]] | None = None
-    for _ in range(rounds):
-        added = min(probs, key=lambda n: cross_entropy(ensemble.combine(probs, {**counts, n: counts.get(n, 0) + 1}), y))
-        counts = {**counts, added: counts.get(added, 0) + 1}
-        loss = cross_entropy(ensemble.combine(probs, counts), y)
-        if best is None or loss < best[0]:
-            best = (loss, counts)
-    assert best is not None
-    return dict(best[1])
+def greedy_loss(probs: Probs, y: np.ndarray) -> dict[str, float]:
+    return dict(ensemble.select(probs, y, rounds=20, score=lambda p, y: (-cross_entropy(p, y),)))
 
 
 def fitted_loss(probs: Probs, y: np.ndarray) -> dict[str, float]:
@@ -62,7 +49,7 @@ def fitted_loss(probs: Probs, y: np.ndarray) -> dict[str, float]:
 def best_k(probs: Probs, y: np.ndarray) -> dict[str, float]:
     ranked = sorted(probs, key=lambda n: -accuracy(probs[n], y))
     options = [dict.fromkeys(ranked[:k], 1.0) for k in range(1, len(ranked) + 1)]
-    return max(options, key=lambda w: accuracy(weighted(probs, w), y))  # first of equals: fewest
+    return max(options, key=lambda w: accuracy(ensemble.combine(probs, w), y))  # first of equals: fewest
 
 
 WAYS: dict[str, Callable[[Probs, np.ndarray], dict[str, float]]] = {
@@ -87,7 +74,7 @@ def main(argv: list[str]) -> None:
         for choose, score in (halves, halves[::-1]):
             for way, pick in WAYS.items():
                 weights = pick({f: p[choose] for f, p in val.items()}, y[choose])
-                scores[way].append(accuracy(weighted({f: p[score] for f, p in val.items()}, weights), y[score]))
+                scores[way].append(accuracy(ensemble.combine({f: p[score] for f, p in val.items()}, weights), y[score]))
     header = f"accuracy on the other half (mean ± std of {2 * repeats})"
     print(f"| way of choosing | {header} | chosen on all of validation |")
     print("| --- | ---: | --- |")

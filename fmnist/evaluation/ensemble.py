@@ -12,6 +12,8 @@ until the members are fixed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from fmnist.evaluation.metrics import cross_entropy
@@ -21,30 +23,36 @@ from fmnist.evaluation.metrics import cross_entropy
 ROUNDS = 10
 
 
-def combine(probs: dict[str, np.ndarray], counts: dict[str, int]) -> np.ndarray:
-    """The members' probabilities weighted by ``counts``, summed in ``probs``' order (the order
-    changes the bits), in float64."""
+def combine(probs: dict[str, np.ndarray], counts: dict[str, float]) -> np.ndarray:
+    """The members' probabilities weighted by ``counts`` (times chosen, or any weights), summed in
+    ``probs``' order (the order changes the bits), in float64."""
     total = sum(counts.values())
     mixed = sum(counts[name] * probs[name].astype(np.float64) for name in probs if counts.get(name))
     return mixed / total
 
 
-def _score(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+Score = Callable[[np.ndarray, np.ndarray], tuple[float, ...]]
+
+
+def accuracy_then_loss(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Higher is better: validation accuracy, then the lower cross-entropy."""
     return float(np.mean(probs.argmax(axis=1) == y)), -cross_entropy(probs, y)
 
 
-def select(val: dict[str, np.ndarray], y_val: np.ndarray, rounds: int = ROUNDS) -> dict[str, int]:
+def select(
+    val: dict[str, np.ndarray], y_val: np.ndarray, rounds: int = ROUNDS, score: Score = accuracy_then_loss
+) -> dict[str, int]:
     """How many times each family is chosen (families never chosen left out), by their
-    validation probabilities ``val`` (family -> (N, classes)) against ``y_val``."""
+    validation probabilities ``val`` (family -> (N, classes)) against ``y_val``: each round adds
+    the family with the highest ``score``; the round kept is the first best by its first part."""
     counts: dict[str, int] = {}
     best: tuple[float, dict[str, int]] | None = None
     for _ in range(rounds):
         # max() keeps the first of equal scores: the earlier family in params.yaml.
-        added = max(val, key=lambda name: _score(combine(val, {**counts, name: counts.get(name, 0) + 1}), y_val))
+        added = max(val, key=lambda name: score(combine(val, {**counts, name: counts.get(name, 0) + 1}), y_val))
         counts = {**counts, added: counts.get(added, 0) + 1}
-        accuracy = _score(combine(val, counts), y_val)[0]
-        if best is None or accuracy > best[0]:  # on a tie, the fewer members: the cheaper
-            best = (accuracy, counts)
+        kept_by = score(combine(val, counts), y_val)[0]
+        if best is None or kept_by > best[0]:  # on a tie, the fewer members: the cheaper
+            best = (kept_by, counts)
     assert best is not None, "at least one round"
     return {name: best[1][name] for name in val if name in best[1]}
