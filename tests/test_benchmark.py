@@ -4,10 +4,12 @@ import json
 import subprocess
 
 import keras
+import numpy as np
 import pytest
 
 from benchmarks import bench
 from benchmarks.bench import QUICK_PROFILE, row, side_by_side
+from benchmarks.seed_ensemble import averaged
 from fmnist.all_params import validate_all
 from fmnist.config.params import family_config
 from fmnist.models.cost import training_flops_per_image
@@ -21,6 +23,18 @@ def test_training_flops_count_conv_and_dense_multiply_adds_three_times():
     outputs = keras.layers.Dense(10)(keras.layers.Flatten()(x))
     forward = 2 * 28 * 28 * 3 * 3 * 1 * 4 + 2 * (14 * 14 * 4) * 10
     assert training_flops_per_image(keras.Model(inputs, outputs)) == 3 * forward
+
+
+def test_averaging_two_seeds_models_corrects_what_each_gets_wrong_alone():
+    # Each model is right on one image, confidently, and wrong on the other by a little.
+    first = np.array([[0.9, 0.1], [0.6, 0.4]])
+    second = np.array([[0.4, 0.6], [0.1, 0.9]])
+    labels = {"val": np.array([0, 1]), "test": np.array([0, 1])}
+    rows = averaged([{"val": first, "test": first}, {"val": second, "test": second}], labels)
+    assert rows == [
+        {"models": 1, "subsets": 2, "val": 0.5, "test": 0.5},
+        {"models": 2, "subsets": 1, "val": 1.0, "test": 1.0},
+    ]
 
 
 def test_a_row_without_a_measurement_is_not_a_verdict():
