@@ -5,9 +5,9 @@
 Each REV (a commit, or an experiment's name from ``dvc exp list``, such as a ``headline-seeds`` run
 of another seed) names one trained model of FAMILY; its evaluate stage's class probabilities
 (``metrics/evaluate/FAMILY/probabilities.npz``, through the family's test-time views) are read from
-the DVC cache. Prints each model's accuracy and, for every number k of models, the equal-weight
-average of each k of them: validation and test accuracy, mean over the subsets. Nothing is chosen,
-so the test column is a measurement, not a selection.
+the DVC cache. Prints each model's accuracy, the test images all of them get wrong and, for every
+number k of models, the equal-weight average of each k of them: validation and test accuracy, mean
+over the subsets. Nothing is chosen, so the test column is a measurement, not a selection.
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     for rev, model in zip(args.revs, models, strict=True):
         val, test = (np.mean(model[s].argmax(axis=1) == labels[s]) for s in ("val", "test"))
         print(f"{rev}: validation {val:.2%}, test {test:.2%}")
+    wrong = [model["test"].argmax(axis=1) != labels["test"] for model in models]
+    print(
+        f"test images every model gets wrong: {int(np.logical_and.reduce(wrong).sum())} (each alone: "
+        + ", ".join(str(int(w.sum())) for w in wrong)
+        + ")"
+    )
     print("| models averaged | subsets | validation (mean) | test (mean) |")
     print("| --: | --: | --: | --: |")
     for row in averaged(models, labels):
