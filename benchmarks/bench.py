@@ -51,7 +51,7 @@ QUICK_PROFILE = [
     "-S",
     "preprocess.train_limit=6000",
     "-S",
-    "preprocess.val_fraction=.01",  # .01: the README line stays within 200 characters
+    "preprocess.val_fraction=0.01",
     "-S",
     "train.epochs=2",
     *[
@@ -64,7 +64,11 @@ QUICK_PROFILE = [
 
 
 def quick_profile_command() -> str:
-    return "dvc exp run " + " ".join(QUICK_PROFILE)
+    """The command on two lines, the families' epochs on the second: a family added lengthens only
+    that one, by one ``-S``, and the README's lines stay within 200 characters."""
+    shared = [arg for key in QUICK_PROFILE[1::2] if not key.startswith("families.") for arg in ("-S", key)]
+    per_family = [arg for key in QUICK_PROFILE[1::2] if key.startswith("families.") for arg in ("-S", key)]
+    return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family)
 
 
 LATENCY_RUNS = 200  # single-image predictions behind each median latency

@@ -128,7 +128,9 @@ def with_block(text: str, name: str, content: str, tail: str) -> str:
 def with_quick_profile(text: str) -> str:
     from benchmarks.bench import quick_profile_command
 
-    return re.sub(r"^dvc exp run -S preprocess\.train_limit=\S+.*$", quick_profile_command(), text, flags=re.MULTILINE)
+    # The command and, where its line ends in a backslash, the line that continues it.
+    command = re.compile(r"^dvc exp run -S preprocess\.train_limit=[^\n]*?(?:\\\n[^\n]*)?$", re.MULTILINE)
+    return command.sub(lambda _: quick_profile_command(), text)
 
 
 def pages() -> dict[str, str]:
