@@ -66,8 +66,9 @@ QUICK_PROFILE = [
 def quick_profile_command() -> str:
     """The command on two lines, the families' epochs on the second: a family added lengthens only
     that one, by one ``-S``, and the README's lines stay within 200 characters."""
-    shared = [arg for key in QUICK_PROFILE[1::2] if not key.startswith("families.") for arg in ("-S", key)]
-    per_family = [arg for key in QUICK_PROFILE[1::2] if key.startswith("families.") for arg in ("-S", key)]
+    settings = [f"-S {key}" for key in QUICK_PROFILE[1::2]]
+    per_family = [arg for arg in settings if arg.startswith("-S families.")]
+    shared = [arg for arg in settings if arg not in per_family]
     return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family)
 
 

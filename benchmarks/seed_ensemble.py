@@ -20,6 +20,7 @@ import dvc.api
 import numpy as np
 
 from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.evaluation.metrics import top_k_accuracy
 
 
 def probabilities(family: str, rev: str) -> dict[str, np.ndarray]:
@@ -35,7 +36,7 @@ def averaged(models: list[dict[str, np.ndarray]], labels: dict[str, np.ndarray])
         subsets = list(itertools.combinations(models, k))
         row: dict[str, float] = {"models": k, "subsets": len(subsets)}
         for split, y in labels.items():
-            scores = [np.mean(sum(m[split] for m in subset).argmax(axis=1) == y) for subset in subsets]
+            scores = [top_k_accuracy(sum(m[split] for m in subset), y, 1) for subset in subsets]
             row[split] = float(np.mean(scores))
         rows.append(row)
     return rows
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = {split: load_split(PROCESSED_DIR, split)[1] for split in ("val", "test")}
     models = [probabilities(args.family, rev) for rev in args.revs]
     for rev, model in zip(args.revs, models, strict=True):
-        val, test = (np.mean(model[s].argmax(axis=1) == labels[s]) for s in ("val", "test"))
+        val, test = (top_k_accuracy(model[s], labels[s], 1) for s in ("val", "test"))
         print(f"{rev}: validation {val:.2%}, test {test:.2%}")
     wrong = [model["test"].argmax(axis=1) != labels["test"] for model in models]
     print(
