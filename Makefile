@@ -1,11 +1,18 @@
 # Two commands on a fresh machine: `make run` (the whole pipeline) and `make test` (the suite).
-PYTHON ?= python3.11
+# Python 3.11, 3.12 or 3.13: the first that runs of python3.11 (the record's), python3.12, python3.13 and
+# python3, or the one PYTHON names.
+PYTHONS := 3.11 3.12 3.13
+WANTED := Python 3.11, 3.12 or 3.13
+VERSION_OK := import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" not in "$(PYTHONS)".split())
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,python3.11 python3.12 python3.13 python3,$(shell $(p) -c '$(VERSION_OK)' >/dev/null 2>&1 && echo $(p))))
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install install-gpu test test-fast lint data-source browser
+.PHONY: run install install-gpu test test-fast lint lock data-source browser
 # The chart page `dvc plots show` writes, with its scripts inside (fmnist/utils/plots_page.py).
 PLOTS_PAGE := .dvc/plots/offline.html
 
@@ -23,6 +30,12 @@ install-gpu: $(VENV)/.installed
 	$(PY) -m pip uninstall --quiet --yes tensorflow-cpu
 	$(PY) -m pip install --quiet -r requirements-gpu.txt -c constraints.txt
 
+# The lock, resolved anew by uv for every platform at once after a requirements file changed; a pin
+# already in it stays (uv keeps the output's versions), so results of record keep their bits.
+lock: $(VENV)/.installed-dev
+	$(VENV)/bin/uv pip compile --quiet --universal --annotation-style line --python-version 3.11 --custom-compile-command "make lock" \
+	  requirements-dev.txt requirements-gpu.txt -c constraints.txt -o constraints.txt
+
 # The whole suite, as CI runs it; the 15 slowest tests are listed at the end.
 test: lint $(PLOTS_PAGE) browser
 	pytest --durations=15
@@ -37,10 +50,14 @@ lint: $(VENV)/.installed-dev
 	ruff format --check .
 
 $(PY):
+	@"$(PYTHON)" -c '$(VERSION_OK)' >/dev/null 2>&1 || { echo "make: $(if $(PYTHON),$(PYTHON) is not $(WANTED),no $(WANTED) on PATH); name one: make PYTHON=/path/to/python3.12 run" >&2; exit 1; }
+	@[ "$$(uname -sm)" != "Darwin x86_64" ] || { echo "make: TensorFlow 2.21 has no build for Intel Macs; this project installs on Linux x86_64 or aarch64 (Windows: WSL) and macOS on Apple silicon" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Reinstall only when a requirements file changes.
+# Reinstall only when a requirements file changes. constraints.txt is the lock: every package at one
+# version, for every platform and Python this project supports (environment markers), so plain pip
+# installs exactly what the record ran with.
 $(VENV)/.installed: requirements.txt constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
@@ -62,10 +79,12 @@ data-source: $(VENV)/.installed
 
 # vega, vega-lite and vega-embed from the npm registry (pinned by .dvc/plots/html/package-lock.json),
 # inlined into the page template DVC fills, which DVC is then pointed at: the charts render offline.
+# Without Node.js only this page is missing: DVC's own page loads the same scripts from a CDN.
 $(PLOTS_PAGE): .dvc/plots/html/page.html .dvc/plots/html/package-lock.json $(VENV)/.installed
-	npm ci --prefix .dvc/plots/html --silent --no-audit --no-fund
-	$(PY) -m fmnist.utils.plots_page
-	$(VENV)/bin/dvc config --local plots.html_template plots/offline.html
+	@command -v npm >/dev/null || { echo "make: no npm (Node.js), so no offline chart page: dvc plots show writes DVC's own, whose charts load their scripts from the internet" >&2; exit 0; } \
+	  && npm ci --prefix .dvc/plots/html --silent --no-audit --no-fund \
+	  && $(PY) -m fmnist.utils.plots_page \
+	  && $(VENV)/bin/dvc config --local plots.html_template plots/offline.html
 
 # Chromium, for the test that opens the chart page with the network off (Debian's package).
 browser:
