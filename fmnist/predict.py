@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from fmnist.serving import onednn
+
+# TensorFlow reads oneDNN's switch once, as it loads (the imports below): set as evaluate ran.
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = onednn.switch()
 
 import numpy as np
 

@@ -185,6 +185,23 @@ def test_metrics_show_lists_each_family_and_the_best(repo):
     assert metrics["metrics/compare/metrics.json"]["data"]["best"] in TINY
 
 
+def test_a_clone_whose_cache_never_held_the_records_models_shows_every_familys_accuracy_at_head(repo, tmp_path):
+    # As on a machine of another CPU kind: the record's models were never in its cache.
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    shown = sh(clone, "dvc", "metrics", "show", "--json")
+    assert "failed to load" not in shown.stderr
+    metrics = json.loads(shown.stdout)[""]["data"]
+    for family in TINY:
+        committed_accuracy = json.loads(committed(f"metrics/evaluate/{family}/metrics.json", repo))[family]
+        assert metrics[f"metrics/evaluate/{family}/metrics.json"]["data"] == {family: committed_accuracy}
+    exps = json.loads(sh(clone, "dvc", "exp", "show", "--json").stdout)
+    head = next(rev for rev in exps if rev["rev"] != "workspace")["data"]["metrics"]
+    assert {family: head[f"metrics/evaluate/{family}/metrics.json"]["data"][family] for family in TINY} == {
+        family: metrics[f"metrics/evaluate/{family}/metrics.json"]["data"][family] for family in TINY
+    }
+
+
 def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo, tmp_path):
     result = sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "html"))
     assert "failed" not in result.stderr.lower()
@@ -524,6 +541,19 @@ def test_predict_classifies_a_test_image_as_evaluate_did_even_negated_upscaled_a
     restore(repo)
 
 
+def test_predict_started_with_onednn_off_as_on_a_cpu_without_avx512_answers_as_evaluate_ran(
+    repo, tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    with np.load(repo / "data/processed/test.npz") as npz:
+        Image.fromarray(npz["images"][0]).save(tmp_path / "test0.png")
+    as_evaluated = predict(repo, str(tmp_path / "test0.png"), "--family", "mlp", "--json").stdout
+    # TensorFlow's default where the CPU lacks AVX-512; params.yaml's train.onednn says true.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert predict(repo, str(tmp_path / "test0.png"), "--family", "mlp", "--json").stdout == as_evaluated
+
+
 def test_predict_finds_no_object_in_a_blank_picture_and_names_an_animations_frame(repo, tmp_path):
     from PIL import Image
 
@@ -647,6 +677,25 @@ def test_on_a_cpu_without_avx512_the_verdict_names_the_instruction_set_and_judge
     status = sh(repo, "git", "status", "--porcelain").stdout.splitlines()
     assert {" M dvc.lock", " M metrics/compare/platform.json"} <= set(status)
     assert committed("metrics/compare/comparison.md", repo) == comparison
+    # `dvc metrics diff`: the record (HEAD, from git) beside this run, every family.
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--all", "--json").stdout)
+    for family in TINY:
+        change = diff[f"metrics/evaluate/{family}/metrics.json"][family]
+        assert change["old"] == json.loads(committed(f"metrics/evaluate/{family}/metrics.json", repo))[family]
+        assert change["new"] == verdicts[family]["accuracy"]
+
+    # An experiment, then the README's way back to the committed params, all on this "CPU": this
+    # machine's own results come back from the run cache; nothing retrains and no model is lost.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    own = {family: (repo / f"models/{family}.keras").read_bytes() for family in TINY}
+    assert ran_trainings(sh(repo, "dvc", "exp", "run", "-S", "++families.mlp.epochs=2")) == {"mlp"}
+    sh(repo, "git", "checkout", "HEAD", "--", "params.yaml")
+    back = sh(repo, "dvc", "repro")
+    assert ran_trainings(back) == set()
+    assert "Stage 'train@mlp' is cached - skipping run, checking out outputs" in back.stdout
+    assert {family: (repo / f"models/{family}.keras").read_bytes() for family in TINY} == own
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     restore(repo)
 
 
