@@ -54,6 +54,7 @@ def test_the_same_bytes_and_score_are_bit_identical():
     assert verdict["verdict"] == BIT_IDENTICAL
     assert verdict["same_bytes"] is True
     assert verdict["platform_differences"] == {}
+    assert verdict["same_platform"] is True
 
 
 def test_other_bytes_within_the_tolerance_reproduce_within_noise_and_name_the_platform_change():
@@ -62,7 +63,13 @@ def test_other_bytes_within_the_tolerance_reproduce_within_noise_and_name_the_pl
     assert verdict["verdict"] == WITHIN_NOISE
     assert verdict["same_bytes"] is False
     assert verdict["platform_differences"] == {"onednn_isa": (ISA, "Intel AVX2")}
+    assert (verdict["record_names_platform"], verdict["same_platform"]) == (True, False)
     assert verdict["difference"] == pytest.approx(-0.0099)
+
+
+def test_a_record_that_names_no_platform_is_not_called_the_same_platform():
+    verdict = judge("mlp", result(platform=None), result(), SPREAD)
+    assert (verdict["record_names_platform"], verdict["same_platform"]) == (False, False)
 
 
 def test_the_same_bytes_scored_otherwise_are_not_bit_identical():

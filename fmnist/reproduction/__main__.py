@@ -196,7 +196,7 @@ def table(rows: list[dict[str, Any]], commit: str) -> str:
     ]
     notes: dict[str, list[str]] = {}
     for r in rows:
-        if r.get("record_platform") is False:
+        if r.get("record_names_platform") is False:
             notes.setdefault(f"platform: the record at {commit} names none (it predates {PLATFORM})", []).append(
                 r["family"]
             )

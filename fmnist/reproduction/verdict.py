@@ -90,10 +90,13 @@ def judge(family: str, record: Result | None, here: Result, spread: Spread | Non
         "same_bytes": here.model_md5 is not None and here.model_md5 == record.model_md5,
         "seed_std": spread.std if spread else None,
         "seed_runs": len(spread.runs) if spread else 0,
-        "record_platform": record.platform is not None,
+        # Whether the record names its platform at all (it predates platform.json if not), and
+        # whether this run's is the same: every key of both, equal.
+        "record_names_platform": record.platform is not None,
         "platform_differences": differences(record.platform, here.platform),
         "settings_differences": differences(record.settings, here.settings),
     }
+    verdict["same_platform"] = verdict["record_names_platform"] and not verdict["platform_differences"]
     if verdict["same_bytes"] and here.accuracy == record.accuracy:
         verdict["verdict"] = BIT_IDENTICAL
     elif verdict["settings_differences"]:
