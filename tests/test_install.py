@@ -20,6 +20,8 @@ TENSORFLOW = {
     "aarch64-apple-darwin": "tensorflow",
 }
 PYTHONS = ("3.11", "3.12", "3.13")
+NAMED = {"x86_64-manylinux_2_28": "Linux x86_64", "aarch64-manylinux_2_28": "Linux aarch64"}
+NAMED["aarch64-apple-darwin"] = "macOS, Apple silicon"  # as docs/install.md's table names them
 # Pure Python, published as a source archive only: built where it installs, on any platform.
 SOURCE_ONLY = ("antlr4-python3-runtime",)
 
@@ -59,6 +61,12 @@ def test_every_platform_asks_for_one_tensorflow_at_the_same_version():
     lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("tensorflow")]
     assert {normal(line.split("==")[0]) for line in lines} == set(TENSORFLOW.values())
     assert len({line.split("==")[1].split(";")[0] for line in lines}) == 1
+
+
+def test_the_install_page_names_the_tensorflow_and_pythons_each_platform_gets():
+    page = (ROOT / "docs/install.md").read_text()
+    for platform, package in TENSORFLOW.items():
+        assert f"| {NAMED[platform]} | `{package}` | {', '.join(PYTHONS)} |" in page
 
 
 def test_the_lock_pins_every_direct_requirement_at_its_version():
