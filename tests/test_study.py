@@ -244,6 +244,8 @@ def test_a_which_matters_more_claim_weighs_both_factors():
         (["run", "seed002-progression", "--shard", "3/2"], "--shard 3/2 is not allowed; expected I/N with 1 <= I <= N"),
         (["run", "seed002-progression", "--shard", "0/2"], "--shard 0/2 is not allowed"),
         (["run", "seed002-progression", "--shard", "half"], "--shard half is not allowed"),
+        (["run", "seed002-progression", "--epochs", "[1"], "--epochs [1 is not allowed; expected an integer"),
+        (["report", "seed002-progression", "--repeats", "{a: 1"], "--repeats {a: 1 is not allowed"),
     ],
 )
 def test_every_study_flag_is_checked_up_front_in_one_line(tmp_path, monkeypatch, capsys, args, message):

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
+from ruamel.yaml.error import YAMLError
 
 from fmnist.config.schema import Param
 from fmnist.config.yaml_reader import parse_yaml
@@ -39,7 +39,7 @@ def check_flag(flag: str, text: str, spec: Param) -> int:
     """The flag's value, or a one-line error (exit 2) naming it and what is allowed."""
     try:
         return spec.check(parse_yaml(text))
-    except (ValueError, TypeError, yaml.YAMLError):
+    except (ValueError, TypeError, YAMLError):  # parse_yaml is ruamel's: its errors, not PyYAML's
         raise ParamsError(f"{flag} {text} is not allowed; expected {spec.allowed()}") from None
 
 
