@@ -35,10 +35,22 @@ def committed(path: str, repo: Path = ROOT) -> str:
 
     Tests hold the docs to the results of record; a ``make run`` on another kind of CPU rewrites
     the results in the working tree (other bits: docs/reproducibility.md) and must not turn them red.
-    Outside a git checkout (a source archive), or for a file not yet committed, the file as it is.
+    Outside a git checkout (a source archive), or for a file not yet committed, the file as it is;
+    any other failure of git (dubious ownership, a broken repository) fails the test that asked,
+    rather than quietly reading the working tree.
     """
     shown = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=repo, capture_output=True, text=True)
-    return shown.stdout if shown.returncode == 0 else (repo / path).read_text()
+    if shown.returncode == 0:
+        return shown.stdout
+    where = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, capture_output=True, text=True
+    )
+    if "not a git repository" in where.stderr:
+        return (repo / path).read_text()
+    listed = subprocess.run(["git", "ls-tree", "HEAD", "--", path], cwd=repo, capture_output=True, text=True)
+    if where.returncode == 0 and listed.returncode == 0 and not listed.stdout:
+        return (repo / path).read_text()  # not committed yet
+    raise RuntimeError(f"git cannot show {path} at HEAD in {repo}: {(shown.stderr or where.stderr).strip()}")
 
 
 # Every family, small enough to train in a second on the synthetic data. airbench in float32, as

@@ -1,6 +1,9 @@
 """The front page and the docs: short, and every link among them leads somewhere."""
 
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +108,37 @@ def test_the_seeds_page_describes_every_seed_the_code_names_with_its_figures_and
     rows = {line.split(" | ")[0][2:]: line for line in page.splitlines() if line.startswith("| 00")}
     for name, seed in single.items():
         assert f"`{name}`" in rows[seed], f"the seeds table's row {seed} does not name the study {name}"
+
+
+def git_repo(where: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(where)], check=True)
+    (where / "record.md").write_text("committed\n")
+    subprocess.run(["git", "add", "record.md"], cwd=where, check=True)
+    author = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", *author, "commit", "-qm", "record"], cwd=where, check=True)
+    return where
+
+
+def test_committed_reads_head_not_the_working_tree_and_a_new_or_unversioned_file_as_it_is(tmp_path):
+    repo = git_repo(tmp_path / "repo")
+    (repo / "record.md").write_text("a rerun's\n")
+    (repo / "new.md").write_text("not committed yet\n")
+    assert committed("record.md", repo) == "committed\n"
+    assert committed("new.md", repo) == "not committed yet\n"
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive/record.md").write_text("from a source archive\n")
+    assert committed("record.md", tmp_path / "archive") == "from a source archive\n"
+
+
+def test_committed_fails_loudly_when_git_cannot_answer(tmp_path, monkeypatch):
+    repo = git_repo(tmp_path / "repo")
+    (repo / "record.md").write_text("a rerun's\n")
+    refusing = tmp_path / "bin/git"  # as git answers in a checkout another user owns
+    refusing.parent.mkdir()
+    refusing.write_text("#!/bin/sh\necho \"fatal: detected dubious ownership in repository at '$PWD'\" >&2\nexit 128\n")
+    refusing.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{refusing.parent}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(
+        RuntimeError, match=r"git cannot show record\.md at HEAD in .*: fatal: detected dubious ownership"
+    ):
+        committed("record.md", repo)
