@@ -31,7 +31,11 @@ def normal(name: str) -> str:
 
 
 def pins(path: str | Path) -> dict[str, str]:
-    text = Path(ROOT, path).read_text()
+    return pins_of(Path(ROOT, path).read_text())
+
+
+def pins_of(text: str) -> dict[str, str]:
+    """``name==version`` lines (extras and markers dropped), by normalised name."""
     found = re.findall(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;#]+)", text, re.MULTILINE)
     return {normal(name): version for name, version in found}
 
@@ -46,11 +50,6 @@ def resolve(requirements: str, platform: str, python: str) -> dict[str, str]:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return pins_of(done.stdout)
-
-
-def pins_of(text: str) -> dict[str, str]:
-    found = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", text, re.MULTILINE)
-    return {normal(name): version for name, version in found}
 
 
 def test_the_gpu_install_asks_for_the_tensorflow_the_cpu_install_pins():
