@@ -42,15 +42,6 @@ def install_seconds(clone: Path, caches: Path) -> float:
     return seconds
 
 
-def generation() -> str:
-    """The CPU's family and model numbers (Linux x86), which tell one generation from the next where
-    the model name does not ("AMD EPYC" for Zen 3, 4 and 5 alike); empty elsewhere."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    found = dict(line.split(":", 1) for line in info.split("\n\n")[0].splitlines() if ":" in line)
-    numbers = {key.strip(): value.strip() for key, value in found.items() if key.strip() in ("cpu family", "model")}
-    return f" (family {numbers['cpu family']}, model {numbers['model']})" if len(numbers) == 2 else ""
-
-
 def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {round(seconds % 60)} s"
 
@@ -67,7 +58,8 @@ def main() -> None:
             check=True,
         ).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    cpu = f"{machine.cpu()['cpu_model']}{generation()}"
+    facts = machine.cpu()
+    cpu = f"{facts['cpu_model']} ({facts['cpu_generation']})"
     print(
         f"| {datetime.date.today()} | {commit.stdout.strip()} | {cpu}, {os.cpu_count()} cores | "
         f"{platform.system()} {platform.machine()} | {python} | {minutes(cold)} | {minutes(warm)} |"

@@ -53,9 +53,9 @@ def summary(verdicts: list[dict[str, Any]]) -> str:
 
 
 def platform_of(clone: Path) -> tuple[str, str]:
-    """The CPU model and oneDNN instruction set the clone's families were trained on."""
+    """The CPU (model and generation) and oneDNN instruction set the clone's families were trained on."""
     platform = json.loads((clone / "metrics/compare/platform.json").read_text())
-    cpus = Counter(p["cpu_model"] for p in platform.values())
+    cpus = Counter(f"{p['cpu_model']} ({p['cpu_generation']})" for p in platform.values())
     isas = Counter(p["onednn_isa"] for p in platform.values())
     return cpus.most_common(1)[0][0], isas.most_common(1)[0][0]
 

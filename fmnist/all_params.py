@@ -26,7 +26,7 @@ def family_keys() -> dict[str, dict[str, Param]]:
 
 def validate_all(raw: Any) -> dict[str, Any]:
     """Check a whole parsed ``params.yaml``; return it with numbers widened to float where asked."""
-    return validation.validate_all(raw, family_keys(), VIEWS)
+    return validation.validate_with(raw, family_keys(), VIEWS)
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:

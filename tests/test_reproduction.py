@@ -10,6 +10,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,77 @@ def test_onednn_verbose_banner_gives_version_and_instruction_set():
     )
     assert machine.parse_onednn_verbose(banner) == {"onednn_version": "v3.7.3", "onednn_isa": "Intel AVX2"}
     assert machine.parse_onednn_verbose("") == {"onednn_version": "unknown", "onednn_isa": "unknown"}
+
+
+# /proc/cpuinfo's first processor, as Linux prints it on the kinds of machine users have.
+ZEN4_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+GRAVITON2_CPUINFO = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+CPU revision\t: 1
+
+processor\t: 1
+"""
+
+
+def test_an_x86_cpu_is_named_with_its_family_and_model_numbers_which_tell_generations_apart():
+    assert machine.parse_cpuinfo(ZEN4_CPUINFO) == {
+        "cpu_vendor": "AuthenticAMD",
+        "cpu_model": "AMD EPYC",
+        "cpu_generation": "family 25, model 17",
+    }
+    zen5 = ZEN4_CPUINFO.replace("cpu family\t: 25", "cpu family\t: 26").replace("model\t\t: 17", "model\t\t: 2")
+    assert machine.parse_cpuinfo(zen5)["cpu_model"] == "AMD EPYC"  # the name alone cannot tell them apart
+    assert machine.parse_cpuinfo(zen5)["cpu_generation"] == "family 26, model 2"
+
+
+def test_an_arm_cpu_on_linux_is_named_by_its_implementer_and_part_codes():
+    assert machine.parse_cpuinfo(GRAVITON2_CPUINFO) == {
+        "cpu_vendor": "implementer 0x41",
+        "cpu_model": "part 0xd0c",
+        "cpu_generation": "architecture 8, variant 0x3, revision 1",
+    }
+
+
+def test_a_mac_is_named_by_its_chip_and_core_family_from_sysctl(monkeypatch):
+    answers = {"machdep.cpu.brand_string": "Apple M2", "hw.cpufamily": "3660830781"}  # no machdep.cpu.vendor there
+    monkeypatch.setattr(machine.platform, "machine", lambda: "arm64")
+    assert machine.darwin_cpu(lambda name: answers.get(name, "")) == {
+        "cpu_vendor": "Apple",
+        "cpu_model": "Apple M2",
+        "cpu_generation": "cpufamily 3660830781",
+    }
+
+
+def test_a_cpuinfo_without_the_facts_says_unknown_rather_than_guessing():
+    assert machine.parse_cpuinfo("")["cpu_generation"] == machine.UNKNOWN
+    assert machine.parse_cpuinfo("")["cpu_vendor"] == machine.UNKNOWN
+
+
+def test_the_record_names_the_system_and_python_beside_the_cpu():
+    from concurrent.futures import Future
+
+    probe: Future = Future()
+    probe.set_result({"onednn_version": "v3.7.3", "onednn_isa": "Intel AVX2"})
+    platform = machine.record({"intra_op_threads": 2}, probe)
+    assert platform["os"] == machine.platform.system() == "Linux"
+    assert platform["arch"] == machine.platform.machine()
+    assert platform["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert platform["cpu_generation"] == machine.cpu()["cpu_generation"]
+    assert (platform["intra_op_threads"], platform["onednn_isa"]) == (2, "Intel AVX2")
 
 
 @pytest.mark.slow

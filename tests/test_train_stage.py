@@ -84,8 +84,8 @@ def test_failure_mid_training_leaves_no_outputs(project, capsys, monkeypatch):
 
     real_train = loop.train
 
-    def diverge_after_first_epoch(model, cfg, splits, live_dir, strategy):
-        real_train(model, {**cfg, "epochs": 1}, splits, live_dir, strategy)  # writes curves, like a real run
+    def diverge_after_first_epoch(model, cfg, splits, curves_dir, strategy):
+        real_train(model, {**cfg, "epochs": 1}, splits, curves_dir, strategy)  # writes curves, like a real run
         raise loop.DivergedError("training diverged: loss is nan at epoch 2, batch 1")
 
     monkeypatch.setattr(loop, "train", diverge_after_first_epoch)
@@ -136,6 +136,17 @@ def test_the_curves_appear_where_dvc_reads_them_epoch_by_epoch_and_a_failed_run_
     assert after == finished  # the finished run's model and curves, as they were; no temporary left
 
 
+def test_a_run_by_hand_keeps_the_gitignore_dvc_wrote_beside_the_outputs(project):
+    # DVC lists a stage's outputs in a .gitignore git tracks; were it lost, git would show the
+    # outputs untracked and the file deleted until checked out again.
+    ignore = project / "metrics/train/mlp/.gitignore"
+    ignore.parent.mkdir(parents=True)
+    ignore.write_text("/summary.json\n/metrics.json\n/plots\n")
+    assert run_stage(train.main, ["mlp"]) == 0
+    assert ignore.read_text() == "/summary.json\n/metrics.json\n/plots\n"
+    assert (project / "metrics/train/mlp/summary.json").is_file()
+
+
 def test_the_summary_records_the_platform_that_changes_the_bits(project):
     import keras
     import tensorflow as tf
@@ -147,6 +158,8 @@ def test_the_summary_records_the_platform_that_changes_the_bits(project):
     assert platform["onednn_isa"] == machine.onednn()["onednn_isa"] != machine.UNKNOWN
     assert platform["onednn_version"].startswith("v")
     assert platform["cpu_model"] == machine.cpu()["cpu_model"] != machine.UNKNOWN
+    assert platform["cpu_generation"] == machine.cpu()["cpu_generation"] != machine.UNKNOWN
+    assert {k: platform[k] for k in ("os", "arch", "python")} == machine.system()
     assert (platform["tensorflow"], platform["keras"]) == (tf.__version__, keras.__version__)
     assert platform["onednn"] is True  # train.onednn, as shipped
 

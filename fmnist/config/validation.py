@@ -121,7 +121,7 @@ def validate_evaluate(raw: dict[str, Any], views: Sequence[str]) -> dict[str, An
     return out
 
 
-def validate_all(raw: Any, families: Mapping[str, dict[str, Param]], views: Iterable[str]) -> dict[str, Any]:
+def validate_with(raw: Any, families: Mapping[str, dict[str, Param]], views: Iterable[str]) -> dict[str, Any]:
     """Check a whole parsed ``params.yaml`` against the sections, ``families`` (each family's own keys,
     by name) and the names of the ``views``; return it with numbers widened to float where asked."""
     raw = validate_top(raw)

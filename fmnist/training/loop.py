@@ -219,11 +219,11 @@ def train(
     model: keras.Model,
     cfg: dict[str, Any],
     splits: dict[str, tuple[np.ndarray, np.ndarray]],
-    live_dir: Path,
+    curves_dir: Path,
     strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, Any]:
     """Compile and fit ``model`` (built under ``strategy``, default: one device) on ``splits``; write
-    per-epoch curves to ``live_dir``; return a summary with no wall-clock figure in it, so that the
+    per-epoch curves to ``curves_dir``; return a summary with no wall-clock figure in it, so that the
     same run gives the same bytes. ``train.batch_size`` is per replica."""
     strategy = strategy or tf.distribute.get_strategy()
     multi_host = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -247,7 +247,7 @@ def train(
     # Fit, logging curves as it goes.
     run = multi_worker.Loop(model, strategy, global_batch) if multi_host else KerasLoop(model)
     verbose = 1 if sys.stdout.isatty() else 2  # one line per epoch in logs
-    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
+    with Live(str(curves_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live, deferred_interrupts():
         # The curves log before DVCLiveCallback moves dvclive on to the next step.
         curves = [LearningRateCurve(live, model.optimizer)]
         curves += [TestCurve(live, test_ds, run.evaluate)] if test_ds is not None else []

@@ -94,6 +94,9 @@ def live_dir(path: Path) -> Iterator[Path]:
         if path.exists():
             os.replace(path, kept)
         path.mkdir()
+        # DVC's .gitignore beside its outputs is git's, not the run's: a run by hand keeps it.
+        if (kept / ".gitignore").is_file():
+            shutil.copy2(kept / ".gitignore", path / ".gitignore")
     try:
         with _space(path, path):
             yield path
