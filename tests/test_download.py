@@ -64,6 +64,16 @@ def test_truncated_body_rejected(http_server, synthetic):
     assert f"IncompleteRead({len(body)} bytes read, 100 more expected)" in str(err.value)
 
 
+def test_a_body_cut_short_sends_the_download_to_the_next_source(http_server, synthetic, capsys):
+    body = gzip.compress(synthetic[NAME])
+    http_server.routes[f"/cut/{NAME}.gz"] = Route(body, declared_length=len(body) + 100)
+    http_server.routes[f"/good/{NAME}.gz"] = Route(body)
+    assert fetch(NAME, [f"{http_server.url}/cut", f"{http_server.url}/good"], synthetic) == synthetic[NAME]
+    err = capsys.readouterr().err
+    assert f"IncompleteRead({len(body)} bytes read, 100 more expected)" in err
+    assert "trying the next source" in err
+
+
 def test_truncated_gzip_without_length_rejected(http_server, synthetic):
     body = gzip.compress(synthetic[NAME])
     http_server.routes[f"/{NAME}.gz"] = Route(body[: len(body) // 2])

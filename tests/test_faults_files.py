@@ -146,14 +146,15 @@ def test_a_file_another_stage_makes_that_is_missing_names_the_command_that_makes
     assert files(project) == before  # nothing written
 
 
-def full_disk_on(monkeypatch, name: str) -> None:
-    """Make opening a file named ``name`` for writing fail as a full disk does, with no file name."""
+def full_disk_on(monkeypatch, name: str, code: int = errno.ENOSPC) -> None:
+    """Make opening a file named ``name`` for writing fail as a full disk does (or a full quota,
+    ``EDQUOT``), with no file name."""
     real_open = io.open
 
     def full(file, mode="r", *args, **kwargs):
         written = Path(file).name if isinstance(file, (str, os.PathLike)) else ""
         if (written == name or written.startswith(f".{name}.")) and set(mode) & set("wax+"):  # or its temporary
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise OSError(code, os.strerror(code))
         return real_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr(io, "open", full)  # what pathlib writes with
@@ -197,6 +198,18 @@ def test_a_full_disk_names_the_output_it_could_not_write_and_leaves_nothing_half
     assert run_stage(stage.main, args) == 1
     assert capsys.readouterr().err == (
         f"error: cannot write {written}: the disk is full (No space left on device); free some space on it and rerun\n"
+    )
+    monkeypatch.undo()
+    assert files(project) == before
+
+
+@pytest.mark.parametrize(("stage", "args", "name", "written"), [(train, ["mlp"], "mlp.keras", "models/mlp.keras")])
+def test_a_full_quota_is_named_as_a_full_disk_is(project, monkeypatch, capsys, stage, args, name, written):
+    before = files(project)
+    full_disk_on(monkeypatch, name, errno.EDQUOT)
+    assert run_stage(stage.main, args) == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {written}: the disk is full (Disk quota exceeded); free some space on it and rerun\n"
     )
     monkeypatch.undo()
     assert files(project) == before

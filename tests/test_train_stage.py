@@ -136,6 +136,47 @@ def test_the_curves_appear_where_dvc_reads_them_epoch_by_epoch_and_a_failed_run_
     assert after == finished  # the finished run's model and curves, as they were; no temporary left
 
 
+def test_a_training_killed_by_sigkill_strands_a_temporary_git_ignores_and_the_documented_recipe_deletes(project):
+    import re
+    import shutil
+    import signal
+    import time
+
+    write_params(
+        project, train={"epochs": 1, "batch_size": 32}, families={**TINY, "mlp": {**TINY["mlp"], "epochs": 500}}
+    )
+    shutil.copy(ROOT / ".gitignore", project / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    child = subprocess.Popen([sys.executable, "-m", "stages.train", "mlp"], cwd=project, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((project / "metrics/train").glob(".mlp.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the last run's curves are set aside there while this one trains
+        assert child.poll() is None, "training ended before it could be killed"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    stranded = list(project.rglob(".*.tmp"))
+    assert stranded  # what no handler could clean up
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert ".tmp" not in status
+    row = next(line for line in (ROOT / "docs/faults.md").read_text().splitlines() if line.startswith("| SIGKILL"))
+    recipe = re.search(r"`(find [^`]+)`", row)[1]
+    for folder in ("metrics", "models", "plots", "data"):
+        (project / folder).mkdir(exist_ok=True)  # as in a project, where every folder the recipe names is
+    subprocess.run(recipe, shell=True, cwd=project, check=True)
+    assert not [p for p in project.rglob(".*.tmp")]
+
+
 def test_a_run_by_hand_keeps_the_gitignore_dvc_wrote_beside_the_outputs(project):
     # DVC lists a stage's outputs in a .gitignore git tracks; were it lost, git would show the
     # outputs untracked and the file deleted until checked out again.

@@ -309,12 +309,18 @@ def test_non_finite_loss_stops_with_a_clear_error(splits, tmp_path):
         fit("mlp", config(), poisoned, tmp_path)
 
 
-def test_with_one_step_per_execution_a_non_finite_loss_names_its_first_batch(splits, tmp_path, monkeypatch):
+def test_with_one_step_per_execution_a_non_finite_loss_names_its_first_batch(splits, tmp_path):
+    from fmnist.training import distribute
+
     x, y = splits["train"]
     poisoned = dict(splits, train=(np.full_like(x, 1e38), y))
-    monkeypatch.setattr(loop, "STEPS_PER_EXECUTION", 1)
+    cfg = config(distribute="mirrored", devices=[])  # mirrored runs one step per execution
+    runtime.configure(cfg)
+    strategy = distribute.strategy(cfg)
+    with strategy.scope():
+        model = families.build("mlp", cfg)
     with pytest.raises(loop.DivergedError, match=r"loss is (nan|inf) at epoch 1, batch 1; "):
-        fit("mlp", config(), poisoned, tmp_path)
+        loop.train(model, cfg, poisoned, tmp_path / "live", strategy)
 
 
 def test_the_loss_check_names_the_batches_since_the_last_check_in_every_epoch():
