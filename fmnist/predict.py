@@ -36,15 +36,15 @@ from fmnist.utils import runtime
 from fmnist.utils.errors import DataError, run_stage
 from fmnist.utils.reading import read_json, reading
 
-COMPARISON = Path("metrics/compare/metrics.json")  # {"best": FAMILY}
+BEST = Path("metrics/compare/metrics.json")  # {"best": FAMILY}: DVC's metric of compare
 TOP = 3
 
 
-def best_family() -> str:
-    if not COMPARISON.is_file():
-        raise DataError(f"{COMPARISON} does not exist, so there is no best family yet; run 'make run' or name --family")
-    comparison = read_json(COMPARISON)
-    with reading(COMPARISON):
+def best_trained_family() -> str:
+    if not BEST.is_file():
+        raise DataError(f"{BEST} does not exist, so there is no best family yet; run 'make run' or name --family")
+    comparison = read_json(BEST)
+    with reading(BEST):
         return comparison["best"]
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
     args = parser.parse_args(argv)
     params = load_params()
-    family = args.family or best_family()
+    family = args.family or best_trained_family()
     family_config(params, family)  # an unknown family is one line before any file is read
     named = {path for path in args.paths if not path.is_dir()}
     files, pictures, skipped = [], [], []
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps({"family": family, "predictions": results}, indent=2))
         return
-    print(f"{family} ({'named by --family' if args.family else f'the best family of {COMPARISON}'}):")
+    print(f"{family} ({'named by --family' if args.family else f'the best family of {BEST}'}):")
     for result in results:
         print(line(result))
 

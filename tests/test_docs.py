@@ -1,5 +1,6 @@
 """The front page and the docs: short, and every link among them leads somewhere."""
 
+import json
 import os
 import re
 import subprocess
@@ -142,3 +143,13 @@ def test_committed_fails_loudly_when_git_cannot_answer(tmp_path, monkeypatch):
         RuntimeError, match=r"git cannot show record\.md at HEAD in .*: fatal: detected dubious ownership"
     ):
         committed("record.md", repo)
+
+
+def test_the_readmes_quick_profile_figures_are_the_committed_benchmarks():
+    rows = json.loads(committed("metrics/benchmark.json"))["rows"]
+    shown = next(r["shown"] for r in rows if r["row"] == "quick profile, whole pipeline")
+    # benchmarks/bench.py writes "2.6 min", then the families' range: " (80% to 85% test accuracy)".
+    found = re.fullmatch(r"(\d+\.\d min)(?: \((\d+)% to (\d+)% test accuracy\))?", shown)
+    assert found, shown
+    figures = found[1] + (f", {found[2]}-{found[3]}% test accuracy" if found[2] else "")
+    assert f"2 epochs each: {figures} on the " in (ROOT / "README.md").read_text()

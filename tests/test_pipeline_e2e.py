@@ -219,7 +219,16 @@ def test_plots_show_renders_curves_confusion_matrices_and_the_study_charts(repo,
     assert {f"workspace_plots_studies_{study}.png" for study in studies} <= images
 
 
+# Put before the page's charts: each is drawn as SVG, where a data mark is an element of its own.
+SVG_CHARTS = """
+<script>
+const embed = window.vegaEmbed;
+window.vegaEmbed = (el, spec, opts) => embed(el, spec, {...opts, renderer: "svg"});
+</script>
+"""
 # Appended to a copy of the page: once the charts have drawn, it writes what each chart's div holds.
+# Vega gives data marks the role "mark" (axes, legends and titles have roles of their own), one
+# element per drawn item: a chart of axes alone has none.
 CHART_CHECK = """
 <script>
 setTimeout(() => {
@@ -227,14 +236,9 @@ setTimeout(() => {
   const charts = [...document.querySelectorAll("body > div[id]")]
     .filter(div => div.classList.contains("vega-embed") || div.querySelector("script"));
   const found = charts.map(div => {
-    const canvas = div.querySelector("canvas.marks");
-    let drawn = 0;
-    if (canvas && canvas.width && canvas.height) {
-      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-      for (let i = 3; i < pixels.length; i += 4) drawn += pixels[i] > 0;
-    }
-    const marks = div.querySelectorAll("svg.marks *").length;
-    return {id: div.id, drawn: drawn, svg_marks: marks};
+    const items = [...div.querySelectorAll("svg.marks .role-mark > *")]
+      .filter(item => item.tagName !== "path" || (item.getAttribute("d") || "").length > 0);
+    return {id: div.id, data_marks: items.length};
   });
   const out = document.createElement("pre");
   out.id = "chart-check";
@@ -261,17 +265,24 @@ def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, t
     declared = html.count("vegaEmbed('#")
     assert declared >= 2 * len(TINY) + 2  # two curves, each family's two confusion matrices, its curves
     checked = tmp_path / "page/checked.html"
-    page, end = html.rsplit("</body>", 1)  # the page's own end: vega-embed's code holds the string too
-    checked.write_text(page + CHART_CHECK + "</body>" + end)
+    # The page's own body: vega-embed's code holds both strings too, earlier.
+    head, body = html.rsplit("<body>", 1)
+    body, end = body.rsplit("</body>", 1)
+    checked.write_text(head + "<body>" + SVG_CHARTS + body + CHART_CHECK + "</body>" + end)
     profile = tmp_path / "profile"
     # unshare -n: a network namespace of its own, with no interface but a loopback that is down.
+    isolated = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    if isolated.returncode:
+        pytest.skip(f"unshare -n is not permitted here ({isolated.stderr.strip()}): no way to take the network away")
     offline = ["unshare", "-n", *CHROMIUM, f"--user-data-dir={profile}"]
     dom = subprocess.run([*offline, "--dump-dom", checked.as_uri()], capture_output=True, text=True, timeout=300)
-    found = json.loads(re.search(r'<pre id="chart-check">(.*?)</pre>', dom.stdout, re.S).group(1))
+    check = re.search(r'<pre id="chart-check">(.*?)</pre>', dom.stdout, re.S)
+    assert check, f"the page never reported its charts; chromium said: {dom.stderr[-2000:]}"
+    found = json.loads(check.group(1))
     assert found["scripts"] == "function"
     assert len(found["charts"]) == declared
-    blank = [c["id"] for c in found["charts"] if not (c["drawn"] or c["svg_marks"])]
-    assert not blank, f"charts declared but not drawn: {blank}"
+    blank = [c["id"] for c in found["charts"] if not c["data_marks"]]
+    assert not blank, f"charts declared but drawing no data: {blank}"
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "chart-page.png"
     shot.unlink(missing_ok=True)

@@ -64,13 +64,8 @@ def test_other_bytes_within_the_tolerance_reproduce_within_noise_and_name_the_pl
     assert verdict["verdict"] == WITHIN_NOISE
     assert verdict["same_bytes"] is False
     assert verdict["platform_differences"] == {"onednn_isa": (ISA, "Intel AVX2")}
-    assert (verdict["record_names_platform"], verdict["same_platform"]) == (True, False)
+    assert verdict["same_platform"] is False
     assert verdict["difference"] == pytest.approx(-0.0099)
-
-
-def test_a_record_that_names_no_platform_is_not_called_the_same_platform():
-    verdict = judge("mlp", result(platform=None), result(), SPREAD)
-    assert (verdict["record_names_platform"], verdict["same_platform"]) == (False, False)
 
 
 def test_the_same_bytes_scored_otherwise_are_not_bit_identical():
@@ -290,6 +285,17 @@ def test_the_command_without_a_run_says_to_make_one(record, capsys):
     assert capsys.readouterr().err == (
         "error: metrics/compare/comparison.json is missing: there is no run to judge yet; run 'make run'\n"
     )
+
+
+def test_the_command_refuses_a_revision_without_a_platform_record_in_one_line(record, capsys):
+    first = git(record, "rev-parse", "--short", "HEAD").strip()
+    git(record, "rm", "-q", "--cached", "metrics/compare/platform.json")
+    git(record, "commit", "-qm", "a commit without the platform")
+    assert run_stage(main, ["--against", "HEAD"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --against HEAD: that commit has no metrics/compare/platform.json, so no platform to judge against\n"
+    )
+    assert run_stage(main, ["--against", first]) == 0
 
 
 def test_the_command_without_a_model_says_where_to_get_it(record, capsys):

@@ -23,11 +23,10 @@ import yaml
 from fmnist.models import model_path
 from fmnist.reproduction.verdict import DIFFERS, Result, Spread, judge, tolerance
 from fmnist.utils.errors import DataError, UserError, run_stage
+from fmnist.utils.reading import read_json
 
 LOCK = "dvc.lock"
 COMPARISON = "metrics/compare/comparison.json"
-# Records made before the comparison moved out of DVC's metric file kept it there, in the same form.
-EARLIER_COMPARISON = "metrics/compare/metrics.json"
 PLATFORM = "metrics/compare/platform.json"
 SEEDS = "metrics/studies/headline-seeds.json"
 
@@ -44,7 +43,7 @@ def git_show(rev: str, path: str) -> str | None:
 
 def recorded_comparison(rev: str) -> str:
     """The comparison committed at ``rev``, or a one-line error if that commit has none."""
-    recorded = git_show(rev, COMPARISON) or git_show(rev, EARLIER_COMPARISON)
+    recorded = git_show(rev, COMPARISON)
     if recorded is None or "families" not in json.loads(recorded):
         raise UserError(f"--against {rev}: that commit has no {COMPARISON}, so no results of record")
     return recorded
@@ -89,16 +88,14 @@ def model_md5(lock: dict[str, Any], family: str) -> str | None:
     return next((out["md5"] for out in outs if out["path"] == model_path(family).as_posix()), None)
 
 
-def results(
-    lock: dict[str, Any], comparison: dict[str, Any], platform: dict[str, Any] | None, md5
-) -> dict[str, Result]:
+def results(lock: dict[str, Any], comparison: dict[str, Any], platform: dict[str, Any], md5) -> dict[str, Result]:
     """Every family's result in one place (the record or the workspace), by family."""
     return {
         row["family"]: Result(
             accuracy=row["test_accuracy"],
-            test_images=row.get("test_images", 0),  # 0: a record from before the count was kept
+            test_images=row["test_images"],
             model_md5=md5(row["family"]),
-            platform=platform.get(row["family"]) if platform is not None else None,
+            platform=platform.get(row["family"], {}),
             settings=settings(lock, row["family"]),
         )
         for row in comparison["families"]
@@ -124,15 +121,6 @@ def spreads(text: str | None, record_lock: dict[str, Any]) -> dict[str, Spread]:
     }
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing: there is no run to judge yet; run 'make run'") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err}); rerun the pipeline with 'dvc repro'") from None
-
-
 def file_md5(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"{path} is missing, so its bytes cannot be judged; run 'make run' (or 'dvc pull')")
@@ -151,19 +139,16 @@ def verdicts(rev: str) -> list[dict[str, Any]]:
     recorded = recorded_comparison(rev)
     record_lock = read_lock(git_show(rev, LOCK), f"{LOCK} at {rev}")
     record_platform = git_show(rev, PLATFORM)
+    if record_platform is None:
+        raise UserError(f"--against {rev}: that commit has no {PLATFORM}, so no platform to judge against")
     record = results(
-        record_lock,
-        json.loads(recorded),
-        json.loads(record_platform) if record_platform else None,
-        lambda family: model_md5(record_lock, family),
+        record_lock, json.loads(recorded), json.loads(record_platform), lambda family: model_md5(record_lock, family)
     )
+    if not Path(COMPARISON).is_file():
+        raise DataError(f"{COMPARISON} is missing: there is no run to judge yet; run 'make run'")
     lock = read_lock(Path(LOCK).read_text() if Path(LOCK).is_file() else None, LOCK)
-    platform_file = Path(PLATFORM)
     here = results(
-        lock,
-        read_json(Path(COMPARISON)),
-        read_json(platform_file) if platform_file.is_file() else {},
-        lambda family: file_md5(model_path(family)),
+        lock, read_json(Path(COMPARISON)), read_json(Path(PLATFORM)), lambda family: file_md5(model_path(family))
     )
     seeds = spreads(git_show(rev, SEEDS), record_lock)
     return [judge(family, record.get(family), result, seeds.get(family)) for family, result in here.items()]
@@ -196,10 +181,6 @@ def table(rows: list[dict[str, Any]], commit: str) -> str:
     ]
     notes: dict[str, list[str]] = {}
     for r in rows:
-        if r.get("record_names_platform") is False:
-            notes.setdefault(f"platform: the record at {commit} names none (it predates {PLATFORM})", []).append(
-                r["family"]
-            )
         for key, (was, now) in r.get("platform_differences", {}).items():
             notes.setdefault(f"platform: {key}: {was} (record) -> {now} (here)", []).append(r["family"])
         for key, (was, now) in r.get("settings_differences", {}).items():
@@ -217,7 +198,7 @@ def tolerance_table(comparison: str, seeds: str | None, lock: str | None) -> str
     for row in json.loads(comparison)["families"]:
         family, accuracy = row["family"], row["test_accuracy"]
         s = spread.get(family)
-        tol = tolerance(s, accuracy, row.get("test_images") or 10000)
+        tol = tolerance(s, accuracy, row["test_images"])
         lines.append(f"| {family} | {accuracy:.2%} | {f'{s.std:.2%}' if s else 'none'} | ±{tol:.2%} |")
     return "\n".join(lines) + "\n"
 

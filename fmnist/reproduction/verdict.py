@@ -48,7 +48,7 @@ class Result:
     accuracy: float
     test_images: int
     model_md5: str | None
-    platform: dict[str, Any] | None = None  # None: the record predates platform.json
+    platform: dict[str, Any] = field(default_factory=dict)  # platform.json's facts of the family
     settings: dict[str, Any] = field(default_factory=dict)  # the params it ran with, flattened
 
 
@@ -66,10 +66,8 @@ def tolerance(spread: Spread | None, accuracy: float, test_images: int) -> float
     return Z * math.sqrt(2 * (seed_variance + accuracy * (1 - accuracy) / test_images))
 
 
-def differences(record: dict[str, Any] | None, here: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
+def differences(record: dict[str, Any], here: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The keys whose values differ between two flat dicts: ``{key: (record's, here's)}``."""
-    if record is None or here is None:
-        return {}
     return {
         k: (record.get(k), here.get(k)) for k in sorted(record.keys() | here.keys()) if record.get(k) != here.get(k)
     }
@@ -81,7 +79,7 @@ def judge(family: str, record: Result | None, here: Result, spread: Spread | Non
     verdict: dict[str, Any] = {"family": family, "accuracy": here.accuracy, "model_md5": here.model_md5}
     if record is None:
         return {**verdict, "verdict": NO_RECORD}
-    tol = tolerance(spread, record.accuracy, record.test_images or here.test_images)
+    tol = tolerance(spread, record.accuracy, record.test_images)
     verdict |= {
         "record_accuracy": record.accuracy,
         "difference": here.accuracy - record.accuracy,
@@ -90,13 +88,10 @@ def judge(family: str, record: Result | None, here: Result, spread: Spread | Non
         "same_bytes": here.model_md5 is not None and here.model_md5 == record.model_md5,
         "seed_std": spread.std if spread else None,
         "seed_runs": len(spread.runs) if spread else 0,
-        # Whether the record names its platform at all (it predates platform.json if not), and
-        # whether this run's is the same: every key of both, equal.
-        "record_names_platform": record.platform is not None,
         "platform_differences": differences(record.platform, here.platform),
         "settings_differences": differences(record.settings, here.settings),
     }
-    verdict["same_platform"] = verdict["record_names_platform"] and not verdict["platform_differences"]
+    verdict["same_platform"] = not verdict["platform_differences"]  # every key of both, equal
     if verdict["same_bytes"] and here.accuracy == record.accuracy:
         verdict["verdict"] = BIT_IDENTICAL
     elif verdict["settings_differences"]:
