@@ -203,6 +203,33 @@ def test_a_random_search_report_shows_what_each_configuration_drew():
     assert f"| **config=02** | epochs {best['epochs']}, learning_rate {best['learning_rate']:.3g} | 90.50% ±" in text
 
 
+def test_a_cut_study_says_so_in_its_header_json_and_chart_and_calls_nothing_best(tmp_path, monkeypatch):
+    study = {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}  # as runs() makes them
+    found = runs({"relu": [0.30, 0.28], "tanh": [0.12, 0.10]})
+    cut = statistics.summarize("s", study, found, spec.Budget(epochs=1, train_limit=1000), 2)
+    assert cut["best"] is None
+    assert cut["budget"]["cut"] is True
+    assert {row["settings"]["epochs"] for row in cut["configurations"]} == {1}  # what ran, not the study's 3
+    text = report.markdown(cut, None)
+    assert text.startswith("# Study s (seed test), CUT to epochs 1, train_limit 1000\n")
+    assert "**A cut run: epochs 1, train_limit 1000, not the settings the description names.**" in text
+    assert "| **" not in text  # no configuration in bold
+    whole = statistics.summarize("s", study, found, spec.Budget(), 2)
+    assert (whole["best"], whole["budget"]["cut"]) == ("activation=relu", False)
+    assert {row["settings"]["epochs"] for row in whole["configurations"]} == {3}
+    assert "CUT" not in report.markdown(whole, None)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report, "collect", lambda planned: found)
+    saved = {}
+    monkeypatch.setattr(
+        report.plotting, "save_figure", lambda figure, path: saved.update(title=figure.axes[0].get_title())
+    )
+    report.report("s", study, spec.Budget(epochs=1, train_limit=1000), 2)
+    assert saved["title"].startswith("CUT: s (epochs 1, train_limit 1000")
+    assert (tmp_path / "metrics/studies/s.epochs1.limit1000.md").read_text() == text
+
+
 def test_a_which_matters_more_claim_weighs_both_factors():
     grid = {**GRID, "grid": {"activation": GRID["grid"]["activation"], "width": GRID["grid"]["width"]}}
     claim = {"text": "width matters more", "factor": "width", "versus": "activation",
@@ -433,3 +460,35 @@ def test_a_study_whose_runs_failed_says_how_many_and_where_the_log_is_and_record
     assert str(err.value) == f"1 of 2 runs failed, e.g. {bad}; see 'dvc queue logs {bad}', then run again"
     assert [args[:4] for args in queued] == [("exp", "run", "--queue", "--name")] * 2
     assert not (tmp_path / runner.RUN_RECORDS).exists()
+
+
+def test_the_queue_reports_runs_as_they_finish_with_the_time_to_go_at_the_measured_pace(tmp_path, monkeypatch, capsys):
+    from fmnist.studies import runner
+
+    assert runner.progress("s", 2, 10, 600) == "s: 2 of 10 runs done in 10 min; about 40 min to go at that pace"
+    assert runner.progress("s", 0, 10, 60).startswith("s: 0 of 10 runs done after 1 min")
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "0"])
+    study = {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}
+    planned = spec.planned_runs("test", study, spec.Budget(), 1)
+    found = shown_experiments()
+    states = iter([{}, {r.name: found["good"] for r in planned}])
+    monkeypatch.setattr(runner, "experiments", lambda: next(states))
+    monkeypatch.setattr(runner, "dvc", lambda *args: "")
+    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 1)
+    # The queue: each run's ref appears as DVC writes it when the run succeeds, 2 s apart.
+    script = "; ".join(f"sleep 2; git update-ref refs/exps/ab/cdef01/{r.name} HEAD" for r in planned) + "; sleep 2"
+    real_popen = subprocess.Popen
+
+    def popen(args, **kw):  # subprocess.run calls it too, for git
+        return real_popen(["sh", "-c", script] if args[:3] == ["dvc", "exp", "run"] else args, **kw)
+
+    monkeypatch.setattr(runner.subprocess, "Popen", popen)
+    runner.run("test", study, spec.Budget(), repeats=1, jobs=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("test: looking for its runs among the experiments here")  # before dvc exp show
+    assert "test: 1 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
+    assert "test: 2 of 2 runs done in 0 min; about 0 min to go at that pace" in lines

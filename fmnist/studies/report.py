@@ -30,13 +30,16 @@ def _shown(value: Any) -> str:
 
 
 def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
-    lines = [
-        f"# Study {summary['study']} (seed {summary['seed']})",
-        "",
-        summary["description"],
-        "",
-        f"Budget: {summary['budget']['described']}; {summary['budget']['repeats']} repeats (train.seed 0..).",
-    ]
+    budget = summary["budget"]
+    cut = f", CUT to {budget['described']}" if budget.get("cut") else ""
+    lines = [f"# Study {summary['study']} (seed {summary['seed']}){cut}", "", summary["description"], ""]
+    if cut:
+        lines += [
+            f"**A cut run: {budget['described']}, not the settings the description names.** Its figures are not "
+            "the study's and rank nothing; run it without --epochs and --train-limit for those.",
+            "",
+        ]
+    lines.append(f"Budget: {budget['described']}; {budget['repeats']} repeats (train.seed 0..).")
     if wall:
         lines.append(
             f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers"
@@ -89,5 +92,8 @@ def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> di
     write_json(OUT_DIR / f"{stem}.json", {**summary, "run": wall})
     with atomic_path(OUT_DIR / f"{stem}.md") as tmp:
         tmp.write_text(markdown(summary, wall))
-    plotting.save_figure(figures.study_bars(summary), PLOTS_DIR / f"{stem}.png")
+    chart = figures.study_bars(summary)
+    if budget.cut:  # the chart says so too, wherever it is shown without the report
+        chart.axes[0].set_title(f"CUT: {chart.axes[0].get_title()}")
+    plotting.save_figure(chart, PLOTS_DIR / f"{stem}.png")
     return summary

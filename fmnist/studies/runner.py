@@ -28,6 +28,7 @@ BENCHMARK = Path("metrics/benchmark.json")
 SECONDS_PER_RUN = 35.0
 LOG_DIR = Path(".dvc/tmp/studies")  # DVC ignores it; git too
 ACTIVE = {"queued", "running"}
+PROGRESS_SECONDS = 30  # how often the queue's progress is looked at; a line at least every 4 of these
 
 
 def dvc(*args: str) -> str:
@@ -106,6 +107,7 @@ def run(
         plan = f"shard {shard[0]}/{shard[1]} of {plan}"
     names = {r.name for r in runs}
     baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"{name}: looking for its runs among the experiments here (dvc exp show; minutes where there are many)")
     known = experiments()
     todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
     print(f"{name}: {len(runs)} runs ({plan}), {len(runs) - len(todo)} done or queued")
@@ -161,9 +163,18 @@ def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: in
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+        start = last_look = last_line = time.monotonic()
+        before = done = finished(names)  # runs finished earlier are not this queue's
         while queue.poll() is None:
             print(echo.read(), end="", flush=True)
             time.sleep(1)
+            now = time.monotonic()
+            if now - last_look >= PROGRESS_SECONDS:
+                last_look, was = now, done
+                done = finished(names)
+                if done != was or now - last_line >= 4 * PROGRESS_SECONDS:
+                    print(progress(name, len(done - before), pending, now - start), flush=True)
+                    last_line = now
         print(echo.read(), end="", flush=True)
     states = settled(names)
     failed = sorted(n for n in names if states.get(n) != "success")
@@ -172,6 +183,24 @@ def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: in
             f"{len(failed)} of {len(names)} runs failed, e.g. {failed[0]}; "
             f"see 'dvc queue logs {failed[0]}', then run again"
         )
+
+
+def finished(names: set[str]) -> set[str]:
+    """The named experiments that have finished, by their git refs (``refs/exps/AB/CDEF.../NAME``,
+    one for each successful run): reading refs takes no DVC lock, unlike ``dvc exp show``."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], capture_output=True, text=True)
+    return {ref.rsplit("/", 1)[1] for ref in refs.stdout.split() if ref.count("/") == 4} & names
+
+
+def progress(name: str, done: int, pending: int, seconds: float) -> str:
+    """A line on the queue's progress, with the time to go at the pace measured so far."""
+    spent = f"{seconds / 60:.0f} min"
+    if not done:
+        return f"{name}: 0 of {pending} runs done after {spent}; the first one's time will tell the pace"
+    return (
+        f"{name}: {done} of {pending} runs done in {spent}; "
+        f"about {seconds / done * (pending - done) / 60:.0f} min to go at that pace"
+    )
 
 
 def pull(name: str, study: dict[str, Any], budget: Budget, repeats: int, remote: str) -> None:

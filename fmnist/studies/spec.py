@@ -51,6 +51,11 @@ class Budget:
     epochs: int = 0
     train_limit: int = 0
 
+    @property
+    def cut(self) -> bool:
+        """Whether this budget cuts the study's own (its figures are then not the study's)."""
+        return bool(self.epochs or self.train_limit)
+
     def describe(self) -> str:
         parts = [
             f"epochs {self.epochs}" if self.epochs else "",

@@ -90,7 +90,8 @@ def summarize(name: str, study: dict[str, Any], runs: list[Run], budget: Budget,
                 {
                     "config": config.label(),
                     "family": config.family,
-                    "settings": config.settings,
+                    # what ran: a cut budget's epochs replace the study's own
+                    "settings": {**config.settings, **({"epochs": budget.epochs} if budget.epochs else {})},
                     "n": len(accs),
                     "mean": float(np.mean(accs)),
                     "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
@@ -102,10 +103,11 @@ def summarize(name: str, study: dict[str, Any], runs: list[Run], budget: Budget,
         "study": name,
         "seed": study.get("seed"),
         "description": study.get("description", ""),
-        "budget": {**budget.__dict__, "repeats": repeats, "described": budget.describe()},
+        "budget": {**budget.__dict__, "repeats": repeats, "described": budget.describe(), "cut": budget.cut},
         "configurations": rows,
         "sampled": sorted(study["random"]["space"]) if "random" in study else [],
-        "best": rows[0]["config"] if rows else None,
+        # a cut budget's ranking says nothing of the study's: no configuration is called best
+        "best": rows[0]["config"] if rows and not budget.cut else None,
         "claims": [judge(claim, runs) for claim in study.get("claims", [])],
         "runs_found": len(runs),
     }
