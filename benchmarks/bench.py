@@ -69,7 +69,10 @@ def quick_profile_command() -> str:
     settings = [f"-S {key}" for key in QUICK_PROFILE[1::2]]
     per_family = [arg for arg in settings if arg.startswith("-S families.")]
     shared = [arg for arg in settings if arg not in per_family]
-    return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family)
+    # A family block without epochs of its own takes train.epochs: named, so none looks forgotten.
+    plain = [name for name, block in shipped_params()["families"].items() if "epochs" not in block]
+    named = f"  # {', '.join(plain)}: train.epochs" if plain else ""
+    return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family) + named
 
 
 LATENCY_RUNS = 200  # single-image predictions behind each median latency
