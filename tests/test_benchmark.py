@@ -110,3 +110,16 @@ def test_a_trial_trains_with_the_changed_keys_and_reports_validation_only(projec
     assert len(record["val_accuracy_per_epoch"]) == 2
     assert sorted(record["val_accuracy_by_views"]) == ["flip", "flip_shifts", "none"]
     assert all(0 <= a <= 1 for a in record["val_accuracy_by_views"].values())
+
+
+def test_the_confidence_benchmarks_noise_goes_through_predicts_preparation_as_a_users_picture():
+    import numpy as np
+
+    from benchmarks.confidence import noise
+
+    rng = np.random.default_rng(0)
+    for kind in ("pixels", "smooth"):
+        prepared = noise(kind, rng)
+        assert prepared.shape == (28, 28)
+        assert prepared.dtype == np.uint8
+        assert prepared.max() > 0  # something stands out: a picture predict classifies, not "no object found"

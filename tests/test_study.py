@@ -1,6 +1,7 @@
 """The study CLI's logic: configurations, names, overrides, and the statistics behind verdicts."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -423,6 +424,7 @@ def test_two_shards_run_every_run_once_between_them_push_their_own_and_record_no
     found = shown_experiments()
     real_popen = subprocess.Popen
     monkeypatch.setattr(runner.subprocess, "Popen", lambda args, **kw: real_popen(["true"], **kw))  # the queue
+    monkeypatch.setattr(runner, "check_push", lambda remote: None)  # its own test: no remote here
     queued, pushed = {}, {}
     for shard in (1, 2):
         states = iter([{}, {r.name: found["good"] for r in planned}])  # before the queue, then after it
@@ -492,3 +494,32 @@ def test_the_queue_reports_runs_as_they_finish_with_the_time_to_go_at_the_measur
     assert lines[0].startswith("test: looking for its runs among the experiments here")  # before dvc exp show
     assert "test: 1 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
     assert "test: 2 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
+
+
+def test_a_push_that_could_not_take_the_runs_is_refused_in_one_line_before_any_run(tmp_path, monkeypatch):
+    import shutil
+
+    from fmnist.studies import runner
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    if not shutil.which("dvc"):  # the venv's, where pytest runs without it activated
+        monkeypatch.setenv("PATH", f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["dvc", "init", "-q"], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "shared.git")], check=True)
+    subprocess.run(["git", "remote", "add", "origin", str(tmp_path / "shared.git")], check=True)
+    queued = []
+    monkeypatch.setattr(runner, "dvc", lambda *args: queued.append(args) or "")
+    with pytest.raises(spec.StudyError) as err:
+        runner.run("test", GRID, spec.Budget(), repeats=1, jobs=1, push="no-such-remote")
+    assert str(err.value).startswith("--push no-such-remote: git cannot reach it as a remote (")
+    assert str(err.value).endswith("name one of this repository's remotes (origin)")
+    with pytest.raises(spec.StudyError) as err:
+        runner.run("test", GRID, spec.Budget(), repeats=1, jobs=1, push="origin")
+    assert str(err.value) == (
+        "--push origin: DVC has no default remote for the runs' outputs; add one: dvc remote add -d NAME URL"
+    )
+    assert queued == []  # refused before the first run was queued, or even looked for
+    subprocess.run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "store")], check=True)
+    runner.check_push("origin")  # both remotes there: accepted

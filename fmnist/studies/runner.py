@@ -106,6 +106,8 @@ def run(
         runs = runs[shard[0] - 1 :: shard[1]]
         plan = f"shard {shard[0]}/{shard[1]} of {plan}"
     names = {r.name for r in runs}
+    if push is not None:
+        check_push(push)  # before any run: a cluster job would otherwise train its whole length first
     baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"{name}: looking for its runs among the experiments here (dvc exp show; minutes where there are many)")
     known = experiments()
@@ -182,6 +184,23 @@ def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: in
         raise StudyError(
             f"{len(failed)} of {len(names)} runs failed, e.g. {failed[0]}; "
             f"see 'dvc queue logs {failed[0]}', then run again"
+        )
+
+
+def check_push(remote: str) -> None:
+    """Refuse, in one line, a ``--push`` that could not take the runs: ``dvc exp push`` sends their
+    git refs to ``remote`` and their outputs to DVC's default remote."""
+    reached = subprocess.run(["git", "ls-remote", "--heads", remote], capture_output=True, text=True)
+    if reached.returncode:
+        remotes = subprocess.run(["git", "remote"], capture_output=True, text=True).stdout.split()
+        raise StudyError(
+            f"--push {remote}: git cannot reach it as a remote ({(reached.stderr.strip().splitlines() or ['?'])[0]}); "
+            f"name one of this repository's remotes ({', '.join(remotes) or 'it has none: git remote add NAME URL'})"
+        )
+    default = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True)
+    if default.returncode or not default.stdout.strip():
+        raise StudyError(
+            f"--push {remote}: DVC has no default remote for the runs' outputs; add one: dvc remote add -d NAME URL"
         )
 
 
