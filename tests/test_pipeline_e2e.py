@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from fmnist.config.schema import TRAIN
-from fmnist.reproduction.verdict import BIT_IDENTICAL, DIFFERS, WITHIN_NOISE
+from fmnist.reproduction.verdict import BIT_IDENTICAL, WITHIN_NOISE
 from fmnist.studies.runner import parse_experiments
 from tests.conftest import ROOT, TINY, committed, sha256s, synthetic_files, write_gz_dir
 
@@ -675,11 +675,15 @@ def test_on_a_cpu_without_avx512_the_verdict_names_the_instruction_set_and_judge
     judged = sh(repo, "python", "-m", "fmnist.reproduction", "--json", check=False)
     verdicts = {v["family"]: v for v in json.loads(judged.stdout)["families"]}
     assert sorted(verdicts) == sorted(TINY)
+    # Expected, family by family: other bytes (oneDNN's AVX2 kernels add in another order than its
+    # AVX-512 ones, in the dense layers and the convolutions alike, so no model keeps the record's
+    # bytes), and within noise (the synthetic test set is easy: each tiny model scores as the record's
+    # did, or close). Measured on AMD EPYC Zen 4, capped to AVX2: every family 0.00% off the record.
     for family, v in verdicts.items():
-        assert v["verdict"] in {BIT_IDENTICAL, WITHIN_NOISE, DIFFERS}, family
+        assert (v["verdict"], v["same_bytes"]) == (WITHIN_NOISE, False), family
         assert v["platform_differences"]["onednn_isa"] == [isa, "Intel AVX2"], family
-        assert v["tolerance"] > 0
-    assert judged.returncode == (1 if any(v["verdict"] == DIFFERS for v in verdicts.values()) else 0)
+        assert abs(v["difference"]) <= v["tolerance"], family
+    assert judged.returncode == 0
     table = sh(repo, "python", "-m", "fmnist.reproduction", check=False).stdout
     assert f"platform: onednn_isa: {isa} (record) -> Intel AVX2 (here)\n" in table
 
@@ -688,6 +692,9 @@ def test_on_a_cpu_without_avx512_the_verdict_names_the_instruction_set_and_judge
     status = sh(repo, "git", "status", "--porcelain").stdout.splitlines()
     assert {" M dvc.lock", " M metrics/compare/platform.json"} <= set(status)
     assert committed("metrics/compare/comparison.md", repo) == comparison
+    platform_now = (repo / "metrics/compare/platform.json").read_text()
+    assert json.loads(platform_now) != recorded  # the rerun wrote its own platform...
+    assert json.loads(committed("metrics/compare/platform.json", repo)) == recorded  # ...and the tests read git's
     # `dvc metrics diff`: the record (HEAD, from git) beside this run, every family.
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--all", "--json").stdout)
     for family in TINY:
