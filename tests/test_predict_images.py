@@ -229,3 +229,22 @@ def test_a_palette_pictures_transparent_colour_is_background(tmp_path):
     np.testing.assert_array_equal(prepared, prepare(read(tmp_path / "on-white.png")))
     assert prepared[:, 0].max() == 0
     assert prepared[SIZE // 2, SIZE // 2] > 150
+
+
+def test_an_answer_below_the_low_confidence_level_says_the_picture_may_be_no_garment():
+    import numpy as np
+
+    from fmnist.predict import LOW_CONFIDENCE, answer, line
+
+    unsure = np.full(10, (1 - 0.3) / 9)
+    unsure[8] = 0.3  # a bag at 30%, the rest spread
+    result = answer(Path("noise.jpg"), 1, unsure)
+    assert result["low_confidence"] is True
+    assert line(result) == (
+        "noise.jpg: Bag 30.0%, T-shirt/top 7.8%, Trouser 7.8% "
+        f"(low confidence, below {LOW_CONFIDENCE:.0%}: it may be no garment the model knows)"
+    )
+    sure = np.eye(10)[8] * 0.98 + 0.002
+    assert answer(Path("bag.png"), 1, sure)["low_confidence"] is False
+    assert "low confidence" not in line(answer(Path("bag.png"), 1, sure))
+    assert answer(Path("blank.png"), 1, None)["low_confidence"] is False  # no object: its own answer
