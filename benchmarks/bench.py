@@ -70,7 +70,8 @@ def quick_profile_command() -> str:
     per_family = [arg for arg in settings if arg.startswith("-S families.")]
     shared = [arg for arg in settings if arg not in per_family]
     # A family block without epochs of its own takes train.epochs: named, so none looks forgotten.
-    plain = [name for name, block in shipped_params()["families"].items() if "epochs" not in block]
+    set_here = {key.split(".")[1] for key in QUICK_PROFILE[1::2] if key.startswith("families.")}
+    plain = [name for name in families.NAMES if name not in set_here]
     named = f"  # {', '.join(plain)}: train.epochs" if plain else ""
     return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family) + named
 
