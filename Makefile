@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 # Stages run `python -m stages.X`: make DVC find the venv's python first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run install install-gpu test test-fast lint lock data-source browser
+.PHONY: run install install-gpu test test-fast lint lock data-source browser cluster
 # The chart page `dvc plots show` writes, with its scripts inside (fmnist/utils/plots_page.py).
 PLOTS_PAGE := .dvc/plots/offline.html
 
@@ -37,7 +37,7 @@ lock: $(VENV)/.installed-dev
 	  requirements-dev.txt requirements-gpu.txt -c constraints.txt -o constraints.txt
 
 # The whole suite, as CI runs it; the 15 slowest tests are listed at the end.
-test: lint $(PLOTS_PAGE) browser
+test: lint $(PLOTS_PAGE) browser cluster
 	pytest --durations=15
 
 # The unit tier: tests in this process on tiny models and synthetic data; not the end-to-end ones
@@ -95,4 +95,15 @@ browser:
 	  else \
 	    echo "make: the chart page's test needs chromium: sudo apt-get install chromium" >&2; \
 	    exit 1; \
+	  fi; }
+
+# Slurm and munge, for the tests that run a study as an array job on a one-node cluster (Debian's
+# packages; the tests start and stop the daemons themselves). Without root they skip, saying why.
+cluster:
+	@command -v sbatch >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's slurm-wlm and munge, for the Slurm tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; \
+	  else \
+	    echo "make: no Slurm here, so its tests skip; to run them: sudo apt-get install slurm-wlm munge" >&2; \
 	  fi; }

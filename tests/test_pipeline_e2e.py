@@ -21,6 +21,7 @@ import yaml
 from fmnist.config.schema import TRAIN
 from fmnist.reproduction.verdict import BIT_IDENTICAL, WITHIN_NOISE
 from fmnist.studies.runner import parse_experiments
+from tests import slurm_cluster
 from tests.conftest import ROOT, TINY, committed, sha256s, synthetic_files, write_gz_dir
 
 pytestmark = pytest.mark.e2e
@@ -815,14 +816,18 @@ def test_the_notebook_runs_top_to_bottom_and_leaves_the_workspace_as_it_was(repo
     sh(repo, "dvc", "exp", "remove", "tour-mlp-dropout", "tour-snapshot")
 
 
-def test_a_study_run_as_two_shards_from_two_clones_reports_what_one_machine_reports(repo, tmp_path):
-    cli = study_cli(tmp_path)
-    sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")  # one machine (the runs may be there already)
-    alone = json.loads((repo / "metrics/studies/tiny-grid.json").read_text())
+def tiny_grid_alone(repo: Path, cli: list[str]) -> dict:
+    """The tiny grid's report as one machine makes it (its runs may be there already)."""
+    sh(repo, *cli, "run", "tiny-grid", "--jobs", "2")
+    return json.loads((repo / "metrics/studies/tiny-grid.json").read_text())
 
-    # Two machines sharing a git remote and a DVC remote, each with the data from the remote.
-    sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", "origin.git")
-    sh(repo, "git", "remote", "add", "shared", str(tmp_path / "origin.git"))
+
+def shared_remotes(repo: Path, tmp_path: Path) -> Path:
+    """A bare git remote holding the built project and a DVC remote holding its outputs, as machines
+    that share a study have; the git remote's path (the DVC remote is in the committed config)."""
+    origin = tmp_path / "origin.git"
+    sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    sh(repo, "git", "remote", "add", "shared", str(origin))
     try:
         sh(repo, "dvc", "remote", "add", "--default", "store", str(tmp_path / "remote"))
         sh(repo, "git", "commit", "-qam", "a remote")
@@ -830,9 +835,16 @@ def test_a_study_run_as_two_shards_from_two_clones_reports_what_one_machine_repo
         sh(repo, "dvc", "push")
     finally:
         sh(repo, "git", "remote", "remove", "shared")
+    return origin
+
+
+def test_a_study_run_as_two_shards_from_two_clones_reports_what_one_machine_reports(repo, tmp_path):
+    cli = study_cli(tmp_path)
+    alone = tiny_grid_alone(repo, cli)
+    origin = shared_remotes(repo, tmp_path)  # each machine gets the data from the DVC remote
     machines = [tmp_path / "machine1", tmp_path / "machine2"]
     for i, machine in enumerate(machines, 1):
-        sh(tmp_path, "git", "clone", "-q", str(tmp_path / "origin.git"), str(machine))
+        sh(tmp_path, "git", "clone", "-q", str(origin), str(machine))
         sh(machine, "dvc", "pull")
         ran = sh(machine, *cli, "run", "tiny-grid", "--shard", f"{i}/2", "--push", "origin")
         assert f"tiny-grid: 2 runs (shard {i}/2 of 4 configurations x 1), 0 done or queued" in ran.stdout
@@ -841,6 +853,92 @@ def test_a_study_run_as_two_shards_from_two_clones_reports_what_one_machine_repo
     assert "tiny-grid: pulled 4 of 4 runs from origin" in reported.stdout
     shared = json.loads((machines[0] / "metrics/studies/tiny-grid.json").read_text())
     # The same runs, trained on the same kind of CPU: the same report, but for the wall time.
+    assert {k: v for k, v in shared.items() if k != "run"} == {k: v for k, v in alone.items() if k != "run"}
+    restore(repo)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A one-node Slurm cluster of Debian's packages, stopped after the test; the environment that
+    reaches it, with the jobs' scratch space (``TMPDIR``) a directory of the test's."""
+    reason = slurm_cluster.why_not()
+    if reason:
+        pytest.skip(reason)
+    with slurm_cluster.one_node_cluster(tmp_path / "slurm") as env:
+        (tmp_path / "scratch").mkdir()
+        yield {**env, "TMPDIR": str(tmp_path / "scratch")}
+    assert not any((tmp_path / "scratch").iterdir())  # every task removed its clone
+
+
+def submitted(result: subprocess.CompletedProcess) -> list[str]:
+    """The array job's and the report job's ids, from what ``studies slurm`` printed."""
+    return re.search(r"array job (\d+) .* report job (\d+)", result.stdout).groups()
+
+
+def test_a_study_as_a_slurm_array_job_reports_what_one_machine_reports(repo, tmp_path, cluster, monkeypatch):
+    cli = study_cli(tmp_path)
+    alone = tiny_grid_alone(repo, cli)
+    origin = shared_remotes(repo, tmp_path)
+    login = tmp_path / "login"  # where the user submits from: a clone, on the cluster's shared file system
+    sh(tmp_path, "git", "clone", "-q", str(origin), str(login))
+    for key, value in cluster.items():
+        monkeypatch.setenv(key, value)
+    start = time.monotonic()
+    result = sh(login, *cli, "slurm", "tiny-grid", "--tasks", "2", "--push", "origin")
+    array, reporter = submitted(result)
+    slurm_cluster.wait_for_jobs(cluster, [array, reporter], 600)
+    logs = {p.name: p.read_text() for p in (login / ".dvc/tmp/studies").glob("*.out")}
+    assert set(logs) == {f"tiny-grid-{array}_1.out", f"tiny-grid-{array}_2.out", f"tiny-grid-report-{reporter}.out"}
+    for i in (1, 2):
+        started = f"tiny-grid: 2 runs (shard {i}/2 of 4 configurations x 1), 0 done or queued"
+        assert started in logs[f"tiny-grid-{array}_{i}.out"]
+    assert "tiny-grid: pulled 4 of 4 runs from origin" in logs[f"tiny-grid-report-{reporter}.out"]
+    shared = json.loads((login / "metrics/studies/tiny-grid.json").read_text())
+    # The same runs, trained on the same kind of CPU: the same report, but for the wall time.
+    assert {k: v for k, v in shared.items() if k != "run"} == {k: v for k, v in alone.items() if k != "run"}
+    print(f"array job and report: {time.monotonic() - start:.0f} s")
+    restore(repo)
+
+
+def test_a_failed_slurm_task_is_named_by_the_report_and_resubmitted_alone_completes_the_study(
+    repo, tmp_path, cluster, monkeypatch
+):
+    cli = study_cli(tmp_path)
+    alone = tiny_grid_alone(repo, cli)
+    origin = shared_remotes(repo, tmp_path)
+    login = tmp_path / "login"
+    sh(tmp_path, "git", "clone", "-q", str(origin), str(login))
+    for key, value in cluster.items():
+        monkeypatch.setenv(key, value)
+    array, reporter = submitted(sh(login, *cli, "slurm", "tiny-grid", "--tasks", "2", "--push", "origin"))
+    sh(login, "scancel", f"{array}_2")  # task 2 dies, as on a node that fails
+    slurm_cluster.wait_for_jobs(cluster, [array, reporter], 600)
+    reported = (login / f".dvc/tmp/studies/tiny-grid-report-{reporter}.out").read_text()
+    assert "tiny-grid: pulled 2 of 4 runs from origin" in reported
+    assert "**Incomplete: 2 of 4 runs missing** (see n)." in reported  # the report it printed
+    missing = [line for line in reported.splitlines() if line.startswith("tiny-grid: 2 of 4 runs missing")]
+    assert len(missing) == 1
+    assert missing[0].startswith("tiny-grid: 2 of 4 runs missing (tiny-grid-")
+    assert missing[0].endswith(
+        "they are task 2 of 2: resubmit alone with sbatch --array=2 .dvc/tmp/studies/tiny-grid.sbatch, "
+        "then report again"
+    )
+    partial = json.loads((login / "metrics/studies/tiny-grid.json").read_text())
+    assert [index for index, _ in partial["missing"]] == [1, 3]  # the plan's 2nd and 4th: shard 2/2's
+    assert "**Incomplete: 2 of 4 runs missing**" in (login / "metrics/studies/tiny-grid.md").read_text()
+
+    # Both tasks resubmitted: task 1's runs are on the remote already and do not run again.
+    again = sh(login, "sbatch", "--parsable", "--array=1-2", ".dvc/tmp/studies/tiny-grid.sbatch").stdout.strip()
+    slurm_cluster.wait_for_jobs(cluster, [again], 600)
+    first = (login / f".dvc/tmp/studies/tiny-grid-{again}_1.out").read_text()
+    assert "0 done or queued" not in first
+    assert "tiny-grid: 2 runs (shard 1/2 of 4 configurations x 1), 2 done or queued (2 of them on origin" in first
+    assert "pushing" not in first
+    second = (login / f".dvc/tmp/studies/tiny-grid-{again}_2.out").read_text()
+    assert "tiny-grid: pushing 2 runs to origin" in second
+    complete = sh(login, *cli, "report", "tiny-grid", "--pull", "origin", "--shards", "2")
+    assert "runs missing" not in complete.stderr
+    shared = json.loads((login / "metrics/studies/tiny-grid.json").read_text())
     assert {k: v for k, v in shared.items() if k != "run"} == {k: v for k, v in alone.items() if k != "run"}
     restore(repo)
 

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -221,7 +222,9 @@ def test_a_cut_study_says_so_in_its_header_json_and_chart_and_calls_nothing_best
     assert "CUT" not in report.markdown(whole, None)
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(report, "collect", lambda planned: found)
+    # Every planned run found (under the planned names: a run missing would be named in the report).
+    monkeypatch.setattr(report, "collect", lambda planned: [spec.Run(p.name, f.config, f.repeat, f.accuracy)
+                                                            for p, f in zip(planned, found, strict=True)])  # fmt: skip
     saved = {}
     monkeypatch.setattr(
         report.plotting, "save_figure", lambda figure, path: saved.update(title=figure.axes[0].get_title())
@@ -229,6 +232,21 @@ def test_a_cut_study_says_so_in_its_header_json_and_chart_and_calls_nothing_best
     report.report("s", study, spec.Budget(epochs=1, train_limit=1000), 2)
     assert saved["title"].startswith("CUT: s (epochs 1, train_limit 1000")
     assert (tmp_path / "metrics/studies/s.epochs1.limit1000.md").read_text() == text
+
+
+def test_runs_missing_from_a_report_are_named_with_the_task_of_the_array_job_that_runs_them():
+    from fmnist.studies.__main__ import missing_runs
+
+    summary = {"planned": 8, "missing": [[1, "s-a-r1"], [5, "s-c-r1"], [6, "s-d-r0"]]}
+    assert missing_runs("s", summary, 4, spec.Budget(epochs=1)) == (
+        "s: 3 of 8 runs missing (s-a-r1, s-c-r1, s-d-r0); they are tasks 2,3 of 4: resubmit alone with "
+        "sbatch --array=2,3 .dvc/tmp/studies/s.epochs1.sbatch, then report again"
+    )
+    assert missing_runs("s", summary, None, spec.Budget()) == (
+        "s: 3 of 8 runs missing (s-a-r1, s-c-r1, s-d-r0); run them: python -m fmnist.studies run s "
+        "(the same budget flags)"
+    )
+    assert missing_runs("s", {"configurations": []}, 4, spec.Budget()) is None
 
 
 def test_a_which_matters_more_claim_weighs_both_factors():
@@ -470,6 +488,21 @@ def test_the_queue_reports_runs_as_they_finish_with_the_time_to_go_at_the_measur
     assert runner.progress("s", 2, 10, 600) == "s: 2 of 10 runs done in 10 min; about 40 min to go at that pace"
     assert runner.progress("s", 0, 10, 60).startswith("s: 0 of 10 runs done after 1 min")
 
+    # The queue: each run's ref appears as DVC writes it when the run succeeds, 2 s apart.
+    refs = "; ".join(f"sleep 2; git update-ref refs/exps/ab/cdef01/{{{i}.name}} HEAD" for i in range(2))
+    study = queue_test(tmp_path, monkeypatch, f"{refs}; sleep 2")
+    runner.run("test", study, spec.Budget(), repeats=1, jobs=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("test: looking for its runs among the experiments here")  # before dvc exp show
+    assert "test: 1 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
+    assert "test: 2 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
+
+
+def queue_test(tmp_path, monkeypatch, script: str) -> dict:
+    """A two-run study whose DVC queue is ``script`` (sh; ``{0.name}``: the first run's name), in a
+    git repository at ``tmp_path``."""
+    from fmnist.studies import runner
+
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path)
     subprocess.run(["git", "init", "-q"], check=True)
@@ -481,19 +514,80 @@ def test_the_queue_reports_runs_as_they_finish_with_the_time_to_go_at_the_measur
     monkeypatch.setattr(runner, "experiments", lambda: next(states))
     monkeypatch.setattr(runner, "dvc", lambda *args: "")
     monkeypatch.setattr(runner, "PROGRESS_SECONDS", 1)
-    # The queue: each run's ref appears as DVC writes it when the run succeeds, 2 s apart.
-    script = "; ".join(f"sleep 2; git update-ref refs/exps/ab/cdef01/{r.name} HEAD" for r in planned) + "; sleep 2"
     real_popen = subprocess.Popen
 
     def popen(args, **kw):  # subprocess.run calls it too, for git
-        return real_popen(["sh", "-c", script] if args[:3] == ["dvc", "exp", "run"] else args, **kw)
+        return real_popen(["sh", "-c", script.format(*planned)] if args[:3] == ["dvc", "exp", "run"] else args, **kw)
 
     monkeypatch.setattr(runner.subprocess, "Popen", popen)
+    return study
+
+
+def test_only_reruns_one_finished_run_of_a_study_and_refuses_a_name_it_lacks_in_one_line(tmp_path, monkeypatch):
+    from fmnist.studies import runner
+
+    study = queue_test(tmp_path, monkeypatch, "true")
+    planned = spec.planned_runs("test", study, spec.Budget(), 1)
+    found = shown_experiments()
+    monkeypatch.setattr(runner, "experiments", lambda: {r.name: found["good"] for r in planned})  # both finished
+    called = []
+    monkeypatch.setattr(runner, "dvc", lambda *args: called.append(args) or "")
+    runner.run("test", study, spec.Budget(), repeats=1, jobs=1, only=planned[1].name)
+    assert called[0] == ("exp", "remove", planned[1].name)
+    assert [args[4] for args in called[1:]] == [planned[1].name]  # queued: that run alone
+    assert not (tmp_path / runner.RUN_RECORDS).exists()  # one run's time is not the study's
+
+    with pytest.raises(spec.StudyError) as err:
+        runner.run("test", study, spec.Budget(), repeats=1, jobs=1, only=planned[1].name[:-1] + "7")
+    assert str(err.value) == (
+        f"--only {planned[1].name[:-1]}7: test has no run of that name at this budget; did you mean "
+        f"{planned[1].name}? its runs are named {planned[0].name} and so on (dvc exp list --name-only)"
+    )
+
+
+def test_a_queue_where_no_run_finishes_for_the_stall_time_is_stopped_with_one_line(tmp_path, monkeypatch):
+    from fmnist.studies import runner
+
+    study = queue_test(tmp_path, monkeypatch, "echo $$ > queue.pid; exec sleep 600")
+    monkeypatch.setattr(runner, "stall_seconds", lambda *args: 4.0)
+    start = time.monotonic()
+    with pytest.raises(spec.StudyError) as err:
+        runner.run("test", study, spec.Budget(), repeats=1, jobs=1)
+    assert time.monotonic() - start < 60  # not the queue's 600 s
+    assert err.value.exit_code == 1
+    assert str(err.value) == (
+        "test: no run finished in 0 min, so DVC's queue was stopped as stuck (treeverse/dvc#8165); "
+        "see .dvc/tmp/studies/test.log and 'dvc queue status', then run again (finished runs are kept)"
+    )
+    pid = int((tmp_path / "queue.pid").read_text())
+    with pytest.raises(ProcessLookupError):  # the hung queue is gone, not left running
+        os.kill(pid, 0)
+
+
+def test_a_queue_that_does_not_return_once_every_run_finished_is_stopped_and_the_study_goes_on(
+    tmp_path, monkeypatch, capsys
+):
+    from fmnist.studies import runner
+
+    refs = "; ".join(f"git update-ref refs/exps/ab/cdef01/{{{i}.name}} HEAD" for i in range(2))
+    study = queue_test(tmp_path, monkeypatch, f"{refs}; exec sleep 600")
+    start = time.monotonic()
     runner.run("test", study, spec.Budget(), repeats=1, jobs=1)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("test: looking for its runs among the experiments here")  # before dvc exp show
-    assert "test: 1 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
-    assert "test: 2 of 2 runs done in 0 min; about 0 min to go at that pace" in lines
+    assert time.monotonic() - start < 60
+    out = capsys.readouterr().out
+    assert "test: every run finished but DVC's queue did not return (treeverse/dvc#8165); stopped it" in out
+    assert (tmp_path / runner.RUN_RECORDS / "test.run.json").exists()  # the study went on to record it
+
+
+def test_the_stall_time_is_three_times_the_longest_run_on_the_shared_machine_and_never_under_ten_minutes():
+    from fmnist.studies import runner
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    study = {**GRID, "grid": {"activation": GRID["grid"]["activation"]}}
+    planned = spec.planned_runs("test", study, spec.Budget(), 1)
+    alone = runner.estimate_seconds(planned[:1], spec.Budget(), 1, params)
+    assert runner.stall_seconds(planned, spec.Budget(), 2, params) == max(600.0, 3 * 2 * alone)
+    assert runner.stall_seconds(planned, spec.Budget(epochs=1, train_limit=100), 1, params) == 600.0
 
 
 def test_a_push_that_could_not_take_the_runs_is_refused_in_one_line_before_any_run(tmp_path, monkeypatch):

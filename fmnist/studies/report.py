@@ -40,10 +40,13 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
             "",
         ]
     lines.append(f"Budget: {budget['described']}; {budget['repeats']} repeats (train.seed 0..).")
+    if summary.get("missing"):
+        lines += ["", f"**Incomplete: {len(summary['missing'])} of {summary['planned']} runs missing** (see n)."]
     if wall:
+        # Records before the machine was named say so rather than guess it.
         lines.append(
-            f"Wall time on this machine: {wall['wall_seconds']:.0f} s with {wall['jobs']} queue workers"
-            f" (code at commit {wall.get('baseline', 'unknown')})."
+            f"Wall time on {wall.get('machine', 'a machine the record does not name')}: {wall['wall_seconds']:.0f} s"
+            f" with {wall['jobs']} queue workers (code at commit {wall.get('baseline', 'not recorded')})."
         )
     sampled = summary["sampled"]  # a random search: show what each configuration drew
     lines += [
@@ -82,10 +85,15 @@ def markdown(summary: dict[str, Any], wall: dict[str, Any] | None) -> str:
 
 
 def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> dict[str, Any]:
-    runs = collect(planned_runs(name, study, budget, repeats))
+    planned = planned_runs(name, study, budget, repeats)
+    runs = collect(planned)
     if not runs:
         raise StudyError(f"no finished runs of {name} at this budget; run 'python -m fmnist.studies run {name}' first")
     summary = summarize(name, study, runs, budget, repeats)
+    have = {r.name for r in runs}
+    missing = [(index, r.name) for index, r in enumerate(planned) if r.name not in have]
+    if missing:  # (its index in the plan: what names the shard, and so the task, that runs it)
+        summary.update(planned=len(planned), missing=missing)
     stem = budget.report_name(name)
     wall_file = OUT_DIR / f"{stem}.run.json"
     wall = json.loads(wall_file.read_text()) if wall_file.exists() else None

@@ -9,7 +9,10 @@ a text table.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 from fmnist.all_params import load_params
 from fmnist.config.params import family_config
+from fmnist.reproduction.machine import cpu
 from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
@@ -27,8 +31,14 @@ BENCHMARK = Path("metrics/benchmark.json")
 # (48 runs of 2 epochs on 5000 images, 2 workers) took about 15 min here, nearly all of it this.
 SECONDS_PER_RUN = 35.0
 LOG_DIR = Path(".dvc/tmp/studies")  # DVC ignores it; git too
+WORKERS = Path(".dvc/tmp/exps/celery")  # DVC's queue workers: each one's pid and, once it exits, its exit code
 ACTIVE = {"queued", "running"}
 PROGRESS_SECONDS = 30  # how often the queue's progress is looked at; a line at least every 4 of these
+# DVC's queue can hang with no run going (treeverse/dvc#8165, #10398): when no run has finished in
+# STALL_FACTOR times the longest run's estimate (never less than STALL_FLOOR), the runner stops it.
+STALL_FACTOR = 3
+STALL_FLOOR = 600.0  # s
+STALL_UNKNOWN = 3600.0  # s, where the benchmark has no rate to estimate a run from
 
 
 def dvc(*args: str) -> str:
@@ -77,6 +87,15 @@ def estimate_seconds(runs: list[Run], budget: Budget, jobs: int, params: dict[st
     return training + SECONDS_PER_RUN * len(runs) / jobs
 
 
+def stall_seconds(runs: list[Run], budget: Budget, jobs: int, params: dict[str, Any]) -> float:
+    """How long the queue may go with no run finishing before the runner calls it stuck: the
+    workers share the machine, so a run takes about ``jobs`` times its estimate alone."""
+    alone = [estimate_seconds([r], budget, 1, params) for r in runs]
+    if not alone or None in alone:
+        return STALL_UNKNOWN
+    return max(STALL_FLOOR, STALL_FACTOR * jobs * max(alone))
+
+
 def settled(names: set[str], timeout: float = 120.0) -> dict[str, str | None]:
     """The state of each named experiment once none is queued or running any more (or ``timeout``
     seconds have passed): a run's record can lag the end of the queue by a moment."""
@@ -97,22 +116,35 @@ def run(
     jobs: int,
     shard: tuple[int, int] | None = None,
     push: str | None = None,
+    only: str | None = None,
 ) -> None:
     """Run the study's runs not yet finished here, or with ``shard`` (I, N) every Nth from the Ith,
-    so that N machines share it with no run twice; ``push``: then send them to that git remote."""
+    so that N machines share it with no run twice; ``push``: then send them to that git remote;
+    ``only``: run that one run (by name) again, whether or not it finished."""
     runs = planned_runs(name, study, budget, repeats)
     plan = f"{len(runs) // repeats} configurations x {repeats}"
     if shard is not None:
         runs = runs[shard[0] - 1 :: shard[1]]
         plan = f"shard {shard[0]}/{shard[1]} of {plan}"
+    if only is not None:
+        runs = [one_run(name, runs, only)]
+        plan = f"only {only} of {plan}"
     names = {r.name for r in runs}
+    pushed: set[str] = set()
     if push is not None:
         check_push(push)  # before any run: a cluster job would otherwise train its whole length first
+        # A resubmitted task, in a new clone, does not run again what it pushed before.
+        pushed = set(dvc("exp", "list", push, "--all-commits", "--name-only").split()) & names
     baseline = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"{name}: looking for its runs among the experiments here (dvc exp show; minutes where there are many)")
     known = experiments()
-    todo = [r for r in runs if known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
-    print(f"{name}: {len(runs)} runs ({plan}), {len(runs) - len(todo)} done or queued")
+    if only is not None and only in known:  # run again: DVC keeps one experiment per name
+        print(f"{name}: removing the earlier {only} ({known[only]['state']}) to run it again")
+        dvc("exp", "remove", only)
+        del known[only]
+    todo = [r for r in runs if r.name not in pushed and known.get(r.name, {}).get("state") not in {"success", *ACTIVE}]
+    on_remote = f" ({len(pushed)} of them on {push} already)" if pushed else ""
+    print(f"{name}: {len(runs)} runs ({plan}), {len(runs) - len(todo)} done or queued{on_remote}")
     params = load_params()
     if todo:
         seconds = estimate_seconds(todo, budget, jobs, params)
@@ -129,10 +161,12 @@ def run(
             *[a for o in overrides(r.config, budget, r.repeat, params) for a in ("-S", o)],
             f"evaluate@{r.config.family}",
         )
+    names -= pushed
     done = {n for n, exp in known.items() if exp["state"] == "success"} & names
     if done != names:
-        run_queue(name, names, len(names - done), budget, jobs)
-        if shard is None:  # a shard's wall time is one machine's part of the study's: not recorded
+        stall = stall_seconds([r for r in runs if r.name in names - done], budget, jobs, params)
+        run_queue(name, names, len(names - done), budget, jobs, stall)
+        if shard is None and only is None:  # a part's wall time is not the study's: not recorded
             RUN_RECORDS.mkdir(parents=True, exist_ok=True)
             record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
             earlier = json.loads(record.read_text()) if record.exists() else {}
@@ -142,21 +176,46 @@ def run(
                 "jobs": jobs,
                 "runs": len(runs),
                 "baseline": baseline,
+                "machine": machine_name(),
             }
             write_json(record, wall_record(earlier, wall, time.perf_counter() - start))
-    if push is not None:
+    if push is not None and names:
         print(f"{name}: pushing {len(names)} runs to {push} (their git refs; their outputs to the DVC remote)")
         dvc("exp", "push", push, *sorted(names))
 
 
-def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: int) -> None:
-    """Run DVC's queue (``pending`` runs) until it is empty; fail, naming one, if any of ``names`` did."""
+def one_run(name: str, runs: list[Run], only: str) -> Run:
+    """The run named ``only`` among ``runs``, or a one-line error with the nearest name."""
+    for r in runs:
+        if r.name == only:
+            return r
+    near = difflib.get_close_matches(only, [r.name for r in runs], n=1)
+    hint = f"did you mean {near[0]}? " if near else ""
+    raise StudyError(
+        f"--only {only}: {name} has no run of that name at this budget; {hint}"
+        f"its runs are named {runs[0].name} and so on (dvc exp list --name-only)"
+    )
+
+
+def machine_name() -> str:
+    """The machine a study's wall time was measured on, as the records table names it."""
+    facts = cpu()
+    return f"{facts['cpu_model']} ({facts['cpu_generation']}), {os.cpu_count()} cores"
+
+
+def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: int, stall: float) -> None:
+    """Run DVC's queue (``pending`` runs) until it is empty; fail, naming one, if any of ``names``
+    did, or when no run finished for ``stall`` seconds."""
     # `--run-all` starts the queue's workers and returns when every queued run has ended. Its
     # output goes to a file, which the workers it spawns inherit (a pipe they would hold open), and
     # is echoed from there: progress shows on the terminal and stays in the log.
     log = LOG_DIR / f"{budget.report_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{name}: {pending} runs on {jobs} queue workers; DVC's log of each: {log}", flush=True)
+    print(
+        f"{name}: {pending} runs on {jobs} queue workers; DVC's log of each: {log} "
+        f"(stopped, saying so, if no run finishes in {stall / 60:.0f} min)",
+        flush=True,
+    )
     with log.open("a") as out, log.open() as echo:
         echo.seek(0, 2)
         queue = subprocess.Popen(
@@ -165,7 +224,7 @@ def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: in
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        start = last_look = last_line = time.monotonic()
+        start = last_look = last_line = last_run = time.monotonic()
         before = done = finished(names)  # runs finished earlier are not this queue's
         while queue.poll() is None:
             print(echo.read(), end="", flush=True)
@@ -174,17 +233,59 @@ def run_queue(name: str, names: set[str], pending: int, budget: Budget, jobs: in
             if now - last_look >= PROGRESS_SECONDS:
                 last_look, was = now, done
                 done = finished(names)
+                if done != was:
+                    last_run = now
                 if done != was or now - last_line >= 4 * PROGRESS_SECONDS:
                     print(progress(name, len(done - before), pending, now - start), flush=True)
                     last_line = now
+                if done == names and now - last_run >= 2 * PROGRESS_SECONDS:
+                    print(f"{name}: every run finished but DVC's queue did not return (treeverse/dvc#8165); stopped it")
+                    stop_queue(queue)
+                elif now - last_run >= stall:
+                    stop_queue(queue)
+                    raise StudyError(
+                        f"{name}: no run finished in {stall / 60:.0f} min, so DVC's queue was stopped as stuck "
+                        f"(treeverse/dvc#8165); see {log} and 'dvc queue status', then run again "
+                        "(finished runs are kept)"
+                    )
         print(echo.read(), end="", flush=True)
     states = settled(names)
+    workers_gone()
     failed = sorted(n for n in names if states.get(n) != "success")
     if failed:
         raise StudyError(
             f"{len(failed)} of {len(names)} runs failed, e.g. {failed[0]}; "
             f"see 'dvc queue logs {failed[0]}', then run again"
         )
+
+
+def workers_gone(timeout: float = 60.0) -> None:
+    """Wait until DVC's queue workers have exited: they outlive ``--run-all`` by their idle time
+    (10 s) and then write their exit code into ``.dvc/tmp``, which would bring back a clone that a
+    cluster task removes once its study is done."""
+    deadline = time.monotonic() + timeout
+    for info in WORKERS.glob("dvc-exp-worker-*.json"):
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(info.read_text()).get("returncode") is not None:
+                    break
+            except FileNotFoundError:
+                break
+            except ValueError:  # being written
+                pass
+            time.sleep(1)
+
+
+def stop_queue(queue: subprocess.Popen) -> None:
+    """Stop ``dvc exp run --run-all`` and the queue's workers it started."""
+    queue.terminate()
+    try:
+        queue.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        queue.kill()
+        queue.wait()
+    with contextlib.suppress(OSError):  # the workers it left, if any; none to stop is no error
+        subprocess.run(["dvc", "queue", "stop", "--kill"], capture_output=True)
 
 
 def check_push(remote: str) -> None:
