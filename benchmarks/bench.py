@@ -27,14 +27,15 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from tabulate import tabulate
 
-from fmnist.all_params import load_params, shipped_params
+from fmnist.all_params import load_params
 from fmnist.config.params import family_config
 from fmnist.data.splits import PROCESSED_DIR, load_split
+from fmnist.docs import benchmark_table as table
 from fmnist.evaluation.inference import images_per_second, median_latency_ms
 from fmnist.models import families, model_path, saving
 from fmnist.models.cost import training_flops_per_image
+from fmnist.quick_profile import QUICK_PROFILE
 from fmnist.training import inputs, loop
 from fmnist.utils import runtime
 from fmnist.utils.atomic import write_json
@@ -43,39 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPARE = ROOT / "metrics/compare/comparison.json"
 EVALUATED = ROOT / "metrics/evaluate"
 OUT = ROOT / "metrics/benchmark.json"
-# The documented quick profile: the whole pipeline on a 6000-image subset, 2 epochs per family
-# (a family block that sets its own epochs wins over train.epochs, so it is set there too), and 600
-# validation images: evaluate scores every choice of views on validation, which on 6000 images was a
-# third of the profile's time (docs/performance.md).
-QUICK_PROFILE = [
-    "-S",
-    "preprocess.train_limit=6000",
-    "-S",
-    "preprocess.val_fraction=0.01",
-    "-S",
-    "train.epochs=2",
-    *[
-        arg
-        for name, block in shipped_params()["families"].items()
-        if "epochs" in block
-        for arg in ("-S", f"families.{name}.epochs=2")
-    ],
-]
-
-
-def quick_profile_command() -> str:
-    """The command on two lines, the families' epochs on the second: a family added lengthens only
-    that one, by one ``-S``, and the README's lines stay within 200 characters."""
-    settings = [f"-S {key}" for key in QUICK_PROFILE[1::2]]
-    per_family = [arg for arg in settings if arg.startswith("-S families.")]
-    shared = [arg for arg in settings if arg not in per_family]
-    # A family block without epochs of its own takes train.epochs: named, so none looks forgotten.
-    set_here = {key.split(".")[1] for key in QUICK_PROFILE[1::2] if key.startswith("families.")}
-    plain = [name for name in families.NAMES if name not in set_here]
-    named = f"  # {', '.join(plain)}: train.epochs" if plain else ""
-    return "dvc exp run " + " ".join(shared) + " \\\n  " + " ".join(per_family) + named
-
-
 LATENCY_RUNS = 200  # single-image predictions behind each median latency
 
 
@@ -204,29 +172,12 @@ def row(what: str, target: str, value: float | None, shown: str, met: bool | Non
     return {"row": what, "target": target, "value": value, "shown": shown, "verdict": verdict}
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """The rows as the markdown table that docs/performance.md shows (a test keeps the two in step)."""
-    return tabulate(
-        [[r["row"], r["target"], r["shown"], r["verdict"]] for r in rows],
-        headers=["what", "target", "measured", "verdict"],
-        tablefmt="github",
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also time a from-scratch dvc repro in a clone")
     parser.add_argument("--images", type=int, default=0, help="training images per throughput epoch; 0: all")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each side, alternating")
-    parser.add_argument(
-        "--quick-profile",
-        action="store_true",
-        help="print the quick profile's command for params.yaml's families (docs/performance.md, README) and stop",
-    )
     args = parser.parse_args(argv)
-    if args.quick_profile:
-        print(quick_profile_command())
-        return
     os.chdir(ROOT)
     require_up_to_date(ROOT)
     params = load_params()

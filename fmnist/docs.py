@@ -17,9 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tabulate import tabulate
+
 from fmnist.all_params import leaves, sections, shipped_params
 from fmnist.config.schema import TRAIN
 from fmnist.models import families
+from fmnist.quick_profile import quick_profile_command
 from fmnist.utils.atomic import atomic_path
 from fmnist.utils.errors import DataError, run_stage
 
@@ -42,7 +45,7 @@ def headline() -> str:
 
 
 def tolerances() -> str:
-    from fmnist.reproduction.__main__ import tolerance_table
+    from fmnist.reproduction.records import tolerance_table
 
     lock = ROOT / "dvc.lock"
     seeds = "metrics/studies/headline-seeds.json"
@@ -51,10 +54,17 @@ def tolerances() -> str:
     )
 
 
-def benchmark() -> str:
-    from benchmarks.bench import table
+def benchmark_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as the markdown table that docs/performance.md shows (a test keeps the two in step)."""
+    return tabulate(
+        [[r["row"], r["target"], r["shown"], r["verdict"]] for r in rows],
+        headers=["what", "target", "measured", "verdict"],
+        tablefmt="github",
+    )
 
-    return table(json.loads(_read("metrics/benchmark.json"))["rows"])
+
+def benchmark() -> str:
+    return benchmark_table(json.loads(_read("metrics/benchmark.json"))["rows"])
 
 
 # (page, block name, its content); a block sits between <!-- NAME:start --> and <!-- NAME:end -->.
@@ -126,8 +136,6 @@ def with_block(text: str, name: str, content: str, tail: str) -> str:
 
 
 def with_quick_profile(text: str) -> str:
-    from benchmarks.bench import quick_profile_command
-
     # The command and, where its line ends in a backslash, the line that continues it.
     command = re.compile(r"^dvc exp run -S preprocess\.train_limit=[^\n]*?(?:\\\n[^\n]*)?$", re.MULTILINE)
     return command.sub(lambda _: quick_profile_command(), text)

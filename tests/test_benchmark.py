@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from benchmarks import bench
-from benchmarks.bench import QUICK_PROFILE, row, side_by_side
+from benchmarks.bench import row, side_by_side
 from benchmarks.seed_ensemble import averaged
 from fmnist.all_params import validate_all
 from fmnist.config.params import family_config
+from fmnist.docs import benchmark_table
 from fmnist.models.cost import training_flops_per_image
+from fmnist.quick_profile import QUICK_PROFILE, quick_profile_command
 from tests.conftest import ROOT, committed, set_override, shipped_raw
 
 
@@ -52,7 +54,7 @@ def test_the_quick_profile_trains_every_family_for_two_epochs_and_the_readme_sho
     assert {family: family_config(params, family)["epochs"] for family in families} == dict.fromkeys(families, 2)
     regenerate = "the quick profile changed with the families; regenerate it: python -m fmnist.docs"
     for page in ("docs/performance.md", "README.md"):
-        assert bench.quick_profile_command() in (ROOT / page).read_text(), f"{page}: {regenerate}"
+        assert quick_profile_command() in (ROOT / page).read_text(), f"{page}: {regenerate}"
 
 
 def test_side_by_side_alternates_who_goes_first_and_drops_the_tracing_round(monkeypatch):
@@ -92,7 +94,7 @@ def test_the_performance_page_shows_the_committed_benchmark():
     start, end = "<!-- benchmark:start -->\n", "\n<!-- benchmark:end -->"
     shown = page[page.index(start) + len(start) : page.index(end)]
     rows = json.loads(committed("metrics/benchmark.json"))["rows"]
-    assert shown == bench.table(rows), "regenerate it: python -m fmnist.docs"
+    assert shown == benchmark_table(rows), "regenerate it: python -m fmnist.docs"
 
 
 def test_a_trial_trains_with_the_changed_keys_and_reports_validation_only(project, capsys, monkeypatch):

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from benchmarks.bench import QUICK_PROFILE
+from fmnist.quick_profile import QUICK_PROFILE
 from fmnist.utils.errors import run_stage
 from stages import evaluate, preprocess, train
 from tests.conftest import set_override, sha256s, shipped_raw, synthetic_files, write_gz_dir

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from fmnist.reproduction import machine
-from fmnist.reproduction.__main__ import main, tolerance_table
+from fmnist.reproduction.__main__ import main
+from fmnist.reproduction.records import tolerance_table
 from fmnist.reproduction.verdict import (
     BIT_IDENTICAL,
     DIFFERS,
