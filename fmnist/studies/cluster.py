@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError
+from fmnist.utils.atomic import atomic_path
 
 # A scheduler's variable for the task's index, and what turns it into a shard's 1-based index:
 # Slurm's is the array index, which the script below numbers from 1; a Kubernetes Indexed Job's
@@ -109,8 +110,8 @@ def submit(name: str, studies: Path, budget: Budget, repeats: int, tasks: int, j
     commit = check_commit(remote)
     args = study_args(name, studies, budget, repeats)
     script = script_path(name, budget)
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(task_script(name, args, tasks, jobs, url, commit, budget))
+    with atomic_path(script) as tmp:
+        tmp.write_text(task_script(name, args, tasks, jobs, url, commit, budget))
     array = sbatch(str(script))
     report = " ".join(shlex.quote(a.format(command="report")) for a in args)
     reporter = sbatch(
