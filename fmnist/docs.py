@@ -2,9 +2,10 @@
 
 Each part is a copy of something the code computes or a run wrote: the parameter reference from
 the schema and ``params.yaml``, the README's comparison and headline tables from the comparison and
-the headline study, the tolerances from the record, the benchmark table from its metrics, and the
-quick profile's command from the families. Run it after a ``make run`` whose results you commit, or
-after adding a family; the tests hold each part to the committed files and name this command.
+the headline study, the tolerances from the record, the benchmark table from its metrics, the
+quick profile's command and ``dvc.yaml``'s chart page from the families. Run it after a ``make
+run`` whose results you commit, or after adding a family; the tests hold each part to the committed
+files and name this command.
 """
 
 from __future__ import annotations
@@ -67,13 +68,44 @@ def benchmark() -> str:
     return benchmark_table(json.loads(_read("metrics/benchmark.json"))["rows"])
 
 
-# (page, block name, its content); a block sits between <!-- NAME:start --> and <!-- NAME:end -->.
+def _chart(title: str, template: str, x: str, ys: list[str], labels: tuple[str, str] | None = None) -> list[str]:
+    """One top-level plot of ``dvc.yaml``: ``ys`` as ``FILE: FIELD``, drawn against ``x``."""
+    lines = [f'  - "{title}":', f"      template: {template}", f"      x: {x}", "      y:"]
+    lines += [f"        {y}" for y in ys]
+    return lines + ([f"      x_label: {labels[0]}", f"      y_label: {labels[1]}"] if labels else [])
+
+
+def chart_page() -> str:
+    """``dvc.yaml``'s top-level plots, the whole chart page: every entry a family needs, for each
+    family in ``params.yaml`` (top-level plots take no foreach), so a new family gets its charts here."""
+    names = list(shipped_params()["families"])
+    curves = ".dvc/plots/learning_curves.json"
+    dvclive = "metrics/train/{}/plots/metrics/{}{}.tsv: {}"  # the files dvclive writes as each epoch ends
+    lines = _chart("Test accuracy by family", "bar_horizontal_sorted", "test_accuracy",
+                   ["metrics/compare/comparison.json: family"], ("test accuracy", "family"))  # fmt: skip
+    for title, metric in (("Loss per epoch", "loss"), ("Accuracy per epoch", "accuracy")):
+        ys = [dvclive.format(n, split, metric, metric) for n in names for split in ("train/", "eval/")]
+        lines += _chart(f"{title} (colour = family, dashes = split)", curves, "step", ys)
+    ys = [dvclive.format(n, "", "learning_rate", "learning_rate") for n in names]
+    lines += _chart("Learning rate per epoch (colour = family)", curves, "step", ys)
+    for n in names:
+        title = f"{n}: test confusion matrix, normalised per true class"
+        ys = [f"metrics/evaluate/{n}/predictions.csv: predicted"]
+        lines += _chart(title, "confusion_normalized", "actual", ys, ("true class", "predicted class"))
+    lines += [f"  - plots/evaluate/{n}/mistakes.png" for n in names]
+    lines += ["  - plots/samples.png", "  - plots/studies  # python -m fmnist.studies run NAME: the studies' charts"]
+    return "\n".join(lines) + "\n"
+
+
+# (page, block name, its content); a block sits between <!-- NAME:start --> and <!-- NAME:end -->
+# (in a YAML file, # NAME:start and # NAME:end).
 BLOCKS: list[tuple[str, str, Callable[[], str], str]] = [
     ("README.md", "comparison", comparison, ""),
     ("README.md", "headline-seeds", headline, ""),
     ("docs/reproducibility.md", "tolerances", tolerances, ""),
     ("docs/performance.md", "benchmark", benchmark, "\n"),
     ("benchmarks/README.md", "benchmark", benchmark, "\n"),
+    ("dvc.yaml", "chart-page", chart_page, ""),
 ]
 QUICK_PROFILE_PAGES = ["README.md", "docs/performance.md"]
 
@@ -130,8 +162,9 @@ def parameter_reference() -> str:
     )
 
 
-def with_block(text: str, name: str, content: str, tail: str) -> str:
-    start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+def with_block(text: str, name: str, content: str, tail: str, yaml: bool = False) -> str:
+    marks = ("# {}:start\n", "# {}:end") if yaml else ("<!-- {}:start -->\n", "<!-- {}:end -->")
+    start, end = (mark.format(name) for mark in marks)
     return text[: text.index(start) + len(start)] + content + tail + text[text.index(end) :]
 
 
@@ -146,7 +179,7 @@ def pages() -> dict[str, str]:
     with their blocks rewritten."""
     out = {"docs/parameters.md": parameter_reference()}
     for page, name, content, tail in BLOCKS:
-        out[page] = with_block(out.get(page) or _read(page), name, content(), tail)
+        out[page] = with_block(out.get(page) or _read(page), name, content(), tail, page.endswith(".yaml"))
     for page in QUICK_PROFILE_PAGES:
         out[page] = with_quick_profile(out.get(page) or _read(page))
     return out

@@ -239,11 +239,18 @@ setTimeout(() => {
   const found = charts.map(div => {
     const items = [...div.querySelectorAll("svg.marks .role-mark > *")]
       .filter(item => item.tagName !== "path" || (item.getAttribute("d") || "").length > 0);
-    return {id: div.id, data_marks: items.length};
+    // Its title (with the facet's header, the revision), the dash patterns of its lines, its legends.
+    const title = [...div.querySelectorAll(".role-title-text")].map(t => t.textContent).join(" ");
+    const dashes = [...div.querySelectorAll(".mark-line path")].map(p => p.getAttribute("stroke-dasharray"));
+    const legend = [...div.querySelectorAll(".role-legend-label")].map(t => t.textContent);
+    return {id: div.id, data_marks: items.length, title, dashes: [...new Set(dashes)], legend};
   });
+  const images = [...document.querySelectorAll("img")].map(img => img.getAttribute("src"));
   const out = document.createElement("pre");
   out.id = "chart-check";
-  out.textContent = JSON.stringify({scripts: typeof vegaEmbed, charts: found});
+  out.textContent = JSON.stringify({
+    scripts: typeof vegaEmbed, charts: found, images, height: document.documentElement.scrollHeight,
+  });
   document.body.appendChild(out);
 }, 5000);
 </script>
@@ -263,8 +270,11 @@ def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, t
     html = (tmp_path / "page/index.html").read_text()
     assert "<script src=" not in html  # nothing to fetch: the scripts are in the page
     assert "cdn.jsdelivr.net" not in html
+    # dvc.yaml's top-level plots are the whole page, in words: stages declare none of their own.
+    plots = yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]
+    titles = [next(iter(plot)) for plot in plots if isinstance(plot, dict)]
     declared = html.count("vegaEmbed('#")
-    assert declared >= 2 * len(TINY) + 2  # two curves, each family's two confusion matrices, its curves
+    assert declared == len(titles) == 4 + len(TINY)  # accuracy, 3 curves, a confusion matrix a family
     checked = tmp_path / "page/checked.html"
     # The page's own body: vega-embed's code holds both strings too, earlier.
     head, body = html.rsplit("<body>", 1)
@@ -284,6 +294,15 @@ def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, t
     assert len(found["charts"]) == declared
     blank = [c["id"] for c in found["charts"] if not c["data_marks"]]
     assert not blank, f"charts declared but drawing no data: {blank}"
+    # Each chart once, in dvc.yaml's order, titled by its words there; each picture once.
+    assert [c["title"].removeprefix("rev ").removeprefix("workspace ") for c in found["charts"]] == titles
+    assert len(set(found["images"])) == len(found["images"])
+    for curves in found["charts"][1:3]:  # loss and accuracy: train and validation told apart
+        assert {"train", "validation"} <= set(curves["legend"]), curves["title"]
+        assert len(curves["dashes"]) == 2, curves["title"]
+    # One screen of charts, then the pictures: the page was 25,300 px tall when every dvclive file
+    # and each confusion matrix three times had a chart of its own.
+    assert found["height"] < 15_000
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "chart-page.png"
     shot.unlink(missing_ok=True)
@@ -1136,14 +1155,8 @@ def test_a_family_added_as_this_page_says_keeps_the_unit_tier_green(tmp_path):
     params.write_text(
         params.read_text().replace("\nevaluate:\n", "  lenet:\n    filters: [6, 16]\n    epochs: 10\n\nevaluate:\n", 1)
     )
-    dvc_yaml = clone / "dvc.yaml"
-    plot = (
-        '  - "lenet: test confusion matrix, normalised per true class":\n      template: confusion_normalized\n'
-        "      x: actual\n      y:\n        metrics/evaluate/lenet/predictions.csv: predicted\n"
-    )
+    dvc_yaml = clone / "dvc.yaml"  # its charts: python -m fmnist.docs, below
     text = dvc_yaml.read_text()
-    anchor = "        metrics/evaluate/airbench/predictions.csv: predicted\n"
-    text = text.replace(anchor, anchor + plot, 1)
     text += "  lenet:\n    path: models/lenet.keras\n    type: model\n    desc: Fashion-MNIST classifier, LeNet-5\n"
     dvc_yaml.write_text(text + "    labels: [fashion-mnist, keras, lenet]\n")
     studies = clone / "fmnist/studies/studies.yaml"
