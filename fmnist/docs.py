@@ -24,6 +24,7 @@ from fmnist.all_params import leaves, sections, shipped_params
 from fmnist.config.schema import TRAIN
 from fmnist.models import families
 from fmnist.quick_profile import quick_profile_command
+from fmnist.reproduction.records import SEEDS, tolerance_table
 from fmnist.utils.atomic import atomic_path
 from fmnist.utils.errors import DataError, run_stage
 
@@ -41,17 +42,14 @@ def comparison() -> str:
 
 
 def headline() -> str:
-    report = _read("metrics/studies/headline-seeds.md")
+    report = _read(SEEDS.removesuffix(".json") + ".md")
     return report[report.index("| configuration |") :]
 
 
 def tolerances() -> str:
-    from fmnist.reproduction.records import tolerance_table
-
     lock = ROOT / "dvc.lock"
-    seeds = "metrics/studies/headline-seeds.json"
     return tolerance_table(
-        _read("metrics/compare/comparison.json"), _read(seeds), lock.read_text() if lock.exists() else None
+        _read("metrics/compare/comparison.json"), _read(SEEDS), lock.read_text() if lock.exists() else None
     )
 
 

@@ -455,7 +455,7 @@ def test_two_shards_run_every_run_once_between_them_push_their_own_and_record_no
     assert sorted(queued[1] + queued[2]) == sorted(r.name for r in planned)  # each run once
     assert len(queued[1]) == len(queued[2]) == len(planned) // 2
     assert pushed == {shard: ("exp", "push", "origin", *sorted(queued[shard])) for shard in (1, 2)}
-    assert not (tmp_path / runner.RUN_RECORDS).exists()
+    assert not (tmp_path / spec.REPORTS).exists()
 
 
 def test_a_study_whose_runs_failed_says_how_many_and_where_the_log_is_and_records_no_wall_time(
@@ -479,7 +479,7 @@ def test_a_study_whose_runs_failed_says_how_many_and_where_the_log_is_and_record
     bad = planned[1].name
     assert str(err.value) == f"1 of 2 runs failed, e.g. {bad}; see 'dvc queue logs {bad}', then run again"
     assert [args[:4] for args in queued] == [("exp", "run", "--queue", "--name")] * 2
-    assert not (tmp_path / runner.RUN_RECORDS).exists()
+    assert not (tmp_path / spec.REPORTS).exists()
 
 
 def test_the_queue_reports_runs_as_they_finish_with_the_time_to_go_at_the_measured_pace(tmp_path, monkeypatch, capsys):
@@ -535,7 +535,7 @@ def test_only_reruns_one_finished_run_of_a_study_and_refuses_a_name_it_lacks_in_
     runner.run("test", study, spec.Budget(), repeats=1, jobs=1, only=planned[1].name)
     assert called[0] == ("exp", "remove", planned[1].name)
     assert [args[4] for args in called[1:]] == [planned[1].name]  # queued: that run alone
-    assert not (tmp_path / runner.RUN_RECORDS).exists()  # one run's time is not the study's
+    assert not (tmp_path / spec.REPORTS).exists()  # one run's time is not the study's
 
     with pytest.raises(spec.StudyError) as err:
         runner.run("test", study, spec.Budget(), repeats=1, jobs=1, only=planned[1].name[:-1] + "7")
@@ -576,7 +576,7 @@ def test_a_queue_that_does_not_return_once_every_run_finished_is_stopped_and_the
     assert time.monotonic() - start < 60
     out = capsys.readouterr().out
     assert "test: every run finished but DVC's queue did not return (treeverse/dvc#8165); stopped it" in out
-    assert (tmp_path / runner.RUN_RECORDS / "test.run.json").exists()  # the study went on to record it
+    assert (tmp_path / spec.REPORTS / "test.run.json").exists()  # the study went on to record it
 
 
 def test_the_stall_time_is_three_times_the_longest_run_on_the_shared_machine_and_never_under_ten_minutes():

@@ -18,13 +18,14 @@ import yaml
 
 from fmnist.models import model_path
 from fmnist.reproduction.verdict import Result, Spread, judge, tolerance
+from fmnist.studies.spec import REPORTS
 from fmnist.utils.errors import DataError, UserError
 from fmnist.utils.reading import read_json
 
 LOCK = "dvc.lock"
 COMPARISON = "metrics/compare/comparison.json"
 PLATFORM = "metrics/compare/platform.json"
-SEEDS = "metrics/studies/headline-seeds.json"
+SEEDS = f"{REPORTS}/headline-seeds.json"  # the headline study: each family's spread over seeds
 
 
 class NotReproducedError(UserError):

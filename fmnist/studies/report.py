@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from fmnist.evaluation import figures
 from fmnist.studies.runner import collect
-from fmnist.studies.spec import Budget, StudyError, planned_runs
+from fmnist.studies.spec import CHARTS, REPORTS, Budget, StudyError, planned_runs
 from fmnist.studies.statistics import ALPHA, summarize
 from fmnist.utils import plotting
 from fmnist.utils.atomic import atomic_path, write_json
-
-OUT_DIR = Path("metrics/studies")
-PLOTS_DIR = Path("plots/studies")
-
 
 VERDICT_TEXT = {
     "supported": "supported",
@@ -95,13 +90,13 @@ def report(name: str, study: dict[str, Any], budget: Budget, repeats: int) -> di
     if missing:  # (its index in the plan: what names the shard, and so the task, that runs it)
         summary.update(planned=len(planned), missing=missing)
     stem = budget.report_name(name)
-    wall_file = OUT_DIR / f"{stem}.run.json"
+    wall_file = REPORTS / f"{stem}.run.json"
     wall = json.loads(wall_file.read_text()) if wall_file.exists() else None
-    write_json(OUT_DIR / f"{stem}.json", {**summary, "run": wall})
-    with atomic_path(OUT_DIR / f"{stem}.md") as tmp:
+    write_json(REPORTS / f"{stem}.json", {**summary, "run": wall})
+    with atomic_path(REPORTS / f"{stem}.md") as tmp:
         tmp.write_text(markdown(summary, wall))
     chart = figures.study_bars(summary)
     if budget.cut:  # the chart says so too, wherever it is shown without the report
         chart.axes[0].set_title(f"CUT: {chart.axes[0].get_title()}")
-    plotting.save_figure(chart, PLOTS_DIR / f"{stem}.png")
+    plotting.save_figure(chart, CHARTS / f"{stem}.png")
     return summary

@@ -21,10 +21,9 @@ from typing import Any
 from fmnist.all_params import load_params
 from fmnist.config.params import family_config
 from fmnist.reproduction.machine import cpu
-from fmnist.studies.spec import Budget, Run, StudyError, overrides, planned_runs
+from fmnist.studies.spec import REPORTS, Budget, Run, StudyError, overrides, planned_runs
 from fmnist.utils.atomic import write_json
 
-RUN_RECORDS = Path("metrics/studies")
 BENCHMARK = Path("metrics/benchmark.json")
 # The time a queued run costs beyond its training epochs: DVC's copy of the workspace and checkout,
 # two stage processes starting TensorFlow, loading the data, evaluating. seed000-grid's smoke run
@@ -167,8 +166,8 @@ def run(
         stall = stall_seconds([r for r in runs if r.name in names - done], budget, jobs, params)
         run_queue(name, names, len(names - done), budget, jobs, stall)
         if shard is None and only is None:  # a part's wall time is not the study's: not recorded
-            RUN_RECORDS.mkdir(parents=True, exist_ok=True)
-            record = RUN_RECORDS / f"{budget.report_name(name)}.run.json"
+            REPORTS.mkdir(parents=True, exist_ok=True)
+            record = REPORTS / f"{budget.report_name(name)}.run.json"
             earlier = json.loads(record.read_text()) if record.exists() else {}
             wall = {
                 "budget": budget.__dict__,

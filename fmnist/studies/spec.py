@@ -25,6 +25,8 @@ from fmnist.models import families as family_modules
 from fmnist.utils.errors import ParamsError, UserError
 
 STUDIES_FILE = Path(__file__).with_name("studies.yaml")
+REPORTS = Path("metrics/studies")  # each study's NAME.json, NAME.md and NAME.run.json (its wall time), git-tracked
+CHARTS = Path("plots/studies")  # each study's NAME.png
 STUDY_KEYS = {"seed", "description", "family", "fixed", "grid", "random", "repeats", "claims"}
 
 
