@@ -274,7 +274,7 @@ def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, t
     plots = yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]
     titles = [next(iter(plot)) for plot in plots if isinstance(plot, dict)]
     declared = html.count("vegaEmbed('#")
-    assert declared == len(titles) == 4 + len(TINY)  # accuracy, 3 curves, a confusion matrix a family
+    assert declared == len(titles) == 3 + len(TINY)  # 3 curves, a confusion matrix a family
     checked = tmp_path / "page/checked.html"
     # The page's own body: vega-embed's code holds both strings too, earlier.
     head, body = html.rsplit("<body>", 1)
@@ -297,7 +297,7 @@ def test_the_chart_page_renders_every_chart_in_a_browser_with_no_network(repo, t
     # Each chart once, in dvc.yaml's order, titled by its words there; each picture once.
     assert [c["title"].removeprefix("rev ").removeprefix("workspace ") for c in found["charts"]] == titles
     assert len(set(found["images"])) == len(found["images"])
-    for curves in found["charts"][1:3]:  # loss and accuracy: train and validation told apart
+    for curves in found["charts"][:2]:  # loss and accuracy: train and validation told apart
         assert {"train", "validation"} <= set(curves["legend"]), curves["title"]
         assert len(curves["dashes"]) == 2, curves["title"]
     # One screen of charts, then the pictures: the page was 25,300 px tall when every dvclive file
