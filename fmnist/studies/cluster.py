@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from fmnist.studies.runner import LOG_DIR, check_push
 from fmnist.studies.spec import STUDIES_FILE, Budget, StudyError
 from fmnist.utils.atomic import atomic_path
 
@@ -23,7 +24,7 @@ from fmnist.utils.atomic import atomic_path
 # Slurm's is the array index, which the script below numbers from 1; a Kubernetes Indexed Job's
 # completion index starts at 0.
 TASK_INDEX = {"SLURM_ARRAY_TASK_ID": 0, "JOB_COMPLETION_INDEX": 1}
-SCRIPTS = Path(".dvc/tmp/studies")  # DVC ignores it; git too
+SCRIPTS = LOG_DIR  # the array job's script and every task's log, beside the queue's logs
 
 
 def task_index(environ: Mapping[str, str]) -> int:
@@ -45,8 +46,8 @@ def script_path(name: str, budget: Budget) -> Path:
 def study_args(name: str, studies: Path, budget: Budget, repeats: int) -> list[str]:
     """``python -m fmnist.studies``'s arguments that name the study and its budget, for any command."""
     where = [] if studies == STUDIES_FILE else ["--studies", str(studies.resolve())]
-    cut = [*(["--epochs", str(budget.epochs)] if budget.epochs else [])]
-    cut += ["--train-limit", str(budget.train_limit)] if budget.train_limit else []
+    cut = [a for flag, value in (("--epochs", budget.epochs), ("--train-limit", budget.train_limit)) if value
+           for a in (flag, str(value))]  # fmt: skip
     return [*where, "{command}", name, "--repeats", str(repeats), *cut]
 
 
@@ -103,8 +104,6 @@ def sbatch(*args: str) -> str:
 
 def submit(name: str, studies: Path, budget: Budget, repeats: int, tasks: int, jobs: int, remote: str) -> str:
     """Write the array job's script, submit it and the report job after it; what to watch, as text."""
-    from fmnist.studies.runner import check_push  # the runner imports this module
-
     check_push(remote)
     url = git("remote", "get-url", remote)
     commit = check_commit(remote)
